@@ -1,0 +1,1 @@
+"""fusegrad: a small, fast deep-learning engine (public API re-exports only)."""
