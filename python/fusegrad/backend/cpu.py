@@ -1,0 +1,277 @@
+"""CPU backend: NumPy arrays as storage, ``fusegrad._C`` kernels for every piece of arithmetic.
+
+Methods follow the ``Backend`` protocol in ``backend/__init__.py``: they allocate outputs,
+check shapes and dtypes (messages name the shapes), and call ``_C``. Shape-only work
+(reshape, transpose, broadcast views) stays NumPy views. Each kernel family keeps its methods
+in its own section below, in the order of ``csrc/bindings.cpp``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from fusegrad._ext import _C
+
+
+def _shape_str(shape: Sequence[int]) -> str:
+    """A shape written like (2, 3), as in error messages everywhere."""
+    return str(tuple(int(s) for s in shape))
+
+
+class CPUBackend:
+    """NumPy storage + C++ kernels (see module docstring)."""
+
+    name = "cpu"
+    xp = np
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+
+    # ==== storage ===========================================================================
+    def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
+        return np.asarray(data, dtype=dtype)
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    # ==== runtime (owner: kernels) ==========================================================
+    # Threads used by every CPU kernel (csrc/cpu/parallel.h); fg.set_num_threads binds these.
+    @staticmethod
+    def set_num_threads(n: int) -> None:
+        """Use at most ``n`` (>= 1) threads in CPU kernels."""
+        _C.set_num_threads(int(n))
+
+    @staticmethod
+    def get_num_threads() -> int:
+        """Threads CPU kernels may use (OMP_NUM_THREADS or all cores by default)."""
+        return _C.get_num_threads()
+
+    # ==== elementwise (owner: kernels) ======================================================
+    # Dispatch by X-list name through dicts built once (this is on the per-op hot path of
+    # autograd: a 1-element call costs np.empty + one _C call). The kernels read inputs of
+    # any strides and broadcast binary operands themselves, so no copies are made here.
+    # "pow" names pow_scalar (x ** p, p a number) for unary calls and a ** b for binary ones.
+    _UNARY_FWD = {n: getattr(_C, n + "_forward") for n in _C.UNARY_OPS}
+    _UNARY_BWD = {n: getattr(_C, n + "_backward") for n in _C.UNARY_OPS}
+    _UNARY_FWD["pow"] = _C.pow_scalar_forward
+    _UNARY_BWD["pow"] = _C.pow_scalar_backward
+    _BINARY_FWD = {n: getattr(_C, n + "_forward") for n in _C.BINARY_OPS}
+    _BINARY_BWD = {n: getattr(_C, n + "_backward") for n in _C.BINARY_OPS}
+    _COMPARE = {n: getattr(_C, n) for n in _C.COMPARE_OPS}
+
+    _BROADCAST_CACHE: dict = {}
+
+    @classmethod
+    def _broadcast_shape(cls, sa: tuple, sb: tuple) -> tuple:
+        """NumPy broadcast shape of two shapes (cached: a model reuses few shape pairs)."""
+        key = (sa, sb)
+        shape = cls._BROADCAST_CACHE.get(key)
+        if shape is None:
+            try:
+                shape = np.broadcast_shapes(sa, sb)
+            except ValueError:
+                raise ValueError(
+                    f"shape mismatch: shapes {_shape_str(sa)} and {_shape_str(sb)} "
+                    "cannot be broadcast together"
+                ) from None
+            if len(cls._BROADCAST_CACHE) > 4096:
+                cls._BROADCAST_CACHE.clear()
+            cls._BROADCAST_CACHE[key] = shape
+        return shape
+
+    @staticmethod
+    def _kernel(table: dict, kind: str, name: str) -> Any:
+        try:
+            return table[name]
+        except KeyError:
+            raise ValueError(f"unknown {kind} op {name!r}; known: {sorted(table)}") from None
+
+    def unary_forward(self, name: str, x: np.ndarray, a: float = 0.0, b: float = 0.0) -> np.ndarray:
+        f = self._UNARY_FWD.get(name) or self._kernel(self._UNARY_FWD, "unary", name)
+        out = np.empty(x.shape, x.dtype)
+        f(x, out, a, b)
+        return out
+
+    def unary_backward(
+        self,
+        name: str,
+        x: np.ndarray,
+        y: np.ndarray,
+        gy: np.ndarray,
+        a: float = 0.0,
+        b: float = 0.0,
+    ) -> np.ndarray:
+        f = self._UNARY_BWD.get(name) or self._kernel(self._UNARY_BWD, "unary", name)
+        out = np.empty(gy.shape, gy.dtype)
+        f(x, y, gy, out, a, b)
+        return out
+
+    def binary_forward(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        f = self._BINARY_FWD.get(name) or self._kernel(self._BINARY_FWD, "binary", name)
+        shape = a.shape
+        if shape != b.shape:
+            shape = self._broadcast_shape(shape, b.shape)
+        out = np.empty(shape, a.dtype)
+        f(a, b, out)
+        return out
+
+    def binary_backward(
+        self,
+        name: str,
+        a: np.ndarray,
+        b: np.ndarray,
+        y: np.ndarray | None,
+        gy: np.ndarray,
+        need_a: bool,
+        need_b: bool,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        # y may be None for every op except pow (the kernel says so if it is needed).
+        f = self._BINARY_BWD.get(name) or self._kernel(self._BINARY_BWD, "binary", name)
+        ga = np.empty(gy.shape, gy.dtype) if need_a else None
+        gb = np.empty(gy.shape, gy.dtype) if need_b else None
+        if need_a or need_b:
+            f(a, b, y, gy, ga, gb)
+        return ga, gb
+
+    def compare(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        f = self._COMPARE.get(name) or self._kernel(self._COMPARE, "comparison", name)
+        shape = a.shape
+        if shape != b.shape:
+            shape = self._broadcast_shape(shape, b.shape)
+        out = np.empty(shape, np.bool_)
+        f(a, b, out)
+        return out
+
+    # ==== reduce (owner: kernels) ===========================================================
+
+    # ==== matmul (owner: gemm) ==============================================================
+    # The GEMM reads operands through their strides (see csrc/cpu/matmul.h), so transposed
+    # and sliced views, and broadcast batch dims (stride 0), go to _C without copies.
+    @staticmethod
+    def _check_gemm_operands(what: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
+        for name, t in (("a", a), ("b", b)):
+            if not isinstance(t, np.ndarray) or t.dtype not in (np.float32, np.float64):
+                got = t.dtype if isinstance(t, np.ndarray) else type(t).__name__
+                raise TypeError(f"{what}: {name} must be a float32 or float64 array, got {got}")
+        if a.dtype != b.dtype:
+            raise TypeError(f"{what}: dtype mismatch: {a.dtype} and {b.dtype}")
+        return a.dtype
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        dt = self._check_gemm_operands("matmul", a, b)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must be at least 1-D, got shapes "
+                             f"{_shape_str(a.shape)} and {_shape_str(b.shape)}")
+        # 1-D operands as NumPy: promote to a row (a) / column (b), drop that dim at the end.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"matmul: shapes {_shape_str(a.shape)} and {_shape_str(b.shape)} "
+                             f"cannot be multiplied ({a2.shape[-1]} != {b2.shape[-2]})")
+        if a2.ndim == 2 and b2.ndim == 2:
+            out = np.empty((a2.shape[0], b2.shape[1]), dtype=dt)
+            _C.gemm(a2, b2, out)
+        else:
+            try:
+                batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+            except ValueError:
+                raise ValueError(f"matmul: batch dims of {_shape_str(a.shape)} and "
+                                 f"{_shape_str(b.shape)} do not broadcast") from None
+            a3 = np.broadcast_to(a2, batch + a2.shape[-2:])
+            b3 = np.broadcast_to(b2, batch + b2.shape[-2:])
+            out = np.empty(batch + (a2.shape[-2], b2.shape[-1]), dtype=dt)
+            _C.gemm_batched(a3, b3, out)
+        if b.ndim == 1:
+            out = out[..., 0]
+        if a.ndim == 1:
+            out = out[..., 0, :] if b.ndim != 1 else out[..., 0]
+        return out
+
+    def linear_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                       activation: str | None) -> np.ndarray:
+        dt = self._check_gemm_operands("linear_forward", x, w)
+        if activation not in (None, "relu"):
+            raise ValueError(f"linear_forward: activation must be None or 'relu', "
+                             f"got {activation!r}")
+        if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+            raise ValueError(f"linear_forward: x {_shape_str(x.shape)} and weight "
+                             f"{_shape_str(w.shape)} do not match: expected (N, in) and (out, in)")
+        if b is not None:
+            if not isinstance(b, np.ndarray) or b.dtype != dt:
+                raise TypeError(f"linear_forward: bias must be a {dt} array")
+            if b.shape != (w.shape[0],):
+                raise ValueError(f"linear_forward: bias has shape {_shape_str(b.shape)}, "
+                                 f"expected {_shape_str((w.shape[0],))}")
+            b = np.ascontiguousarray(b)  # read as vectors in the store step
+        out = np.empty((x.shape[0], w.shape[0]), dtype=dt)
+        _C.gemm(x, w.T, out, b, activation == "relu")
+        return out
+
+    def bias_grad(self, gy: np.ndarray) -> np.ndarray:
+        if not isinstance(gy, np.ndarray) or gy.dtype not in (np.float32, np.float64):
+            raise TypeError("bias_grad: gy must be a float32 or float64 array")
+        if gy.ndim != 2:
+            raise ValueError(f"bias_grad: gy must be 2-D, got shape {_shape_str(gy.shape)}")
+        out = np.empty((gy.shape[1],), dtype=gy.dtype)
+        _C.bias_grad(gy, out)
+        return out
+
+
+    # ==== optim (owner: optim) ==============================================================
+    # One _C call per parameter group; _C validates every list entry (dtype, shape, contiguity,
+    # writability, aliasing) with messages naming the list and index. See Note [Optimizer
+    # pointer table] in csrc/cpu/optim.h.
+    @staticmethod
+    def _per_param(value: Any, n: int) -> list:
+        """A scalar repeated n times, or the given per-parameter sequence as a list."""
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return [value] * n
+
+    def sgd_step(self, params, grads, momentum_buffers, *, lr, momentum, dampening,
+                 weight_decay, nesterov, maximize=False, first_step) -> None:
+        _C.sgd_step(params, grads, momentum_buffers, self._per_param(first_step, len(params)),
+                    float(lr), float(momentum), float(dampening), float(weight_decay),
+                    bool(nesterov), bool(maximize))
+
+    def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step, lr,
+                  beta1, beta2, eps, weight_decay, amsgrad, decoupled, maximize=False) -> None:
+        steps = [float(s) for s in self._per_param(step, len(params))]
+        _C.adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, float(lr),
+                     float(beta1), float(beta2), float(eps), float(weight_decay), bool(amsgrad),
+                     bool(decoupled), bool(maximize))
+
+    def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
+                     alpha, eps, weight_decay, momentum, centered, maximize=False) -> None:
+        _C.rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, float(lr),
+                        float(alpha), float(eps), float(weight_decay), float(momentum),
+                        bool(centered), bool(maximize))
+
+    def adagrad_step(self, params, grads, state_sums, *, step, lr, lr_decay, eps, weight_decay,
+                     maximize=False) -> None:
+        steps = [float(s) for s in self._per_param(step, len(params))]
+        _C.adagrad_step(params, grads, state_sums, steps, float(lr), float(lr_decay),
+                        float(eps), float(weight_decay), bool(maximize))
+
+    def adadelta_step(self, params, grads, square_avgs, acc_deltas, *, lr, rho, eps,
+                      weight_decay, maximize=False) -> None:
+        _C.adadelta_step(params, grads, square_avgs, acc_deltas, float(lr), float(rho),
+                         float(eps), float(weight_decay), bool(maximize))
+
+    def grad_norm(self, grads, norm_type) -> np.ndarray:
+        return np.asarray(_C.grad_norm(list(grads), float(norm_type)), dtype=np.float64)
+
+    def scale_(self, arrays, factor) -> None:
+        _C.scale_(list(arrays), float(factor))
+
+    def clamp_(self, arrays, lo, hi) -> None:
+        _C.clamp_(list(arrays), float(lo), float(hi))
+
+
+    # ==== norm (owner: nn) ==================================================================
+
+    # ==== loss (owner: nn) ==================================================================
+
+    # ==== random (owner: nn) ================================================================
