@@ -1,0 +1,90 @@
+// Batch-norm kernels, baseline x86-64 build, plus the run-time choice of instruction set and
+// the public entry points (which allocate the scratch memory; see cpu/norm.h).
+#define FG_NORM_ISA isa_baseline
+#define FG_NORM_TABLE_F32 norm_kernels_baseline_f32
+#define FG_NORM_TABLE_F64 norm_kernels_baseline_f64
+#include "cpu/norm_impl.h"
+
+#include <vector>
+
+namespace fg::cpu {
+namespace {
+
+enum class Isa { kBaseline, kV3, kV4 };
+
+Isa detect_isa() {
+#if defined(FG_X86_DISPATCH)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return Isa::kV4;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
+#endif
+  return Isa::kBaseline;
+}
+
+const Isa kIsa = detect_isa();
+
+template <class T>
+NormKernels<T> pick(NormKernels<T> (*base)(), NormKernels<T> (*v3)(), NormKernels<T> (*v4)()) {
+#if defined(FG_X86_DISPATCH)
+  if (kIsa == Isa::kV4) return v4();
+  if (kIsa == Isa::kV3) return v3();
+#else
+  (void)v3;
+  (void)v4;
+#endif
+  return base();
+}
+
+template <class T>
+const NormKernels<T>& kernels();
+template <>
+const NormKernels<float>& kernels<float>() {
+  static const NormKernels<float> k =
+      pick(norm_kernels_baseline_f32, norm_kernels_v3_f32, norm_kernels_v4_f32);
+  return k;
+}
+template <>
+const NormKernels<double>& kernels<double>() {
+  static const NormKernels<double> k =
+      pick(norm_kernels_baseline_f64, norm_kernels_v3_f64, norm_kernels_v4_f64);
+  return k;
+}
+
+}  // namespace
+
+const char* norm_isa() {
+  return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+}
+
+template <class T>
+void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* save_mean,
+                        T* save_invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
+                        int64_t l, bool batch_stats, double momentum_factor, double eps) {
+  std::vector<double> dscr(static_cast<size_t>(bn_scratch_doubles(n, c, l)));
+  std::vector<T> tscr(static_cast<size_t>(bn_scratch_elems(n, c, l)));
+  kernels<T>().forward(x, weight, bias, y, save_mean, save_invstd, running_mean, running_var, n,
+                       c, l, batch_stats, momentum_factor, eps, dscr.data(), tscr.data());
+}
+
+template <class T>
+void batch_norm_backward(const T* x, const T* gy, const T* weight, const T* save_mean,
+                         const T* save_invstd, T* gx, T* gweight, T* gbias, int64_t n, int64_t c,
+                         int64_t l, bool batch_stats) {
+  std::vector<double> dscr(static_cast<size_t>(bn_scratch_doubles(n, c, l)));
+  std::vector<T> tscr(static_cast<size_t>(bn_scratch_elems(n, c, l)));
+  kernels<T>().backward(x, gy, weight, save_mean, save_invstd, gx, gweight, gbias, n, c, l,
+                        batch_stats, dscr.data(), tscr.data());
+}
+
+#define FG_INSTANTIATE_NORM(T)                                                              \
+  template void batch_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*,     \
+                                      int64_t, int64_t, int64_t, bool, double, double);     \
+  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, \
+                                       T*, T*, int64_t, int64_t, int64_t, bool);
+FG_INSTANTIATE_NORM(float)
+FG_INSTANTIATE_NORM(double)
+#undef FG_INSTANTIATE_NORM
+
+}  // namespace fg::cpu
