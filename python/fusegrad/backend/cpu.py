@@ -145,6 +145,103 @@ class CPUBackend:
         return out
 
     # ==== reduce (owner: kernels) ===========================================================
+    # Python normalises the axes and permutes kept dims first, reduced dims last (a view);
+    # the kernel then reads x in place whatever its strides (csrc/cpu/reduce.h).
+    _REDUCE = {n: getattr(_C, "reduce_" + n) for n in _C.REDUCE_OPS}
+    _REDUCE_INDEX = {"max": _C.reduce_max_with_index, "min": _C.reduce_min_with_index}
+
+    @staticmethod
+    def _axes_plan(x: np.ndarray, axes: Any) -> tuple[np.ndarray, int, tuple, tuple]:
+        """(x with kept dims first, #kept, kept shape, keepdim shape) for reducing ``axes``."""
+        nd = x.ndim
+        if axes is None:
+            return x, 0, (), (1,) * nd
+        if isinstance(axes, (int, np.integer)):
+            axes = (axes,)
+        red = []
+        for ax in axes:
+            ax = int(ax)
+            if not (-nd <= ax < max(nd, 1)):
+                raise ValueError(
+                    f"axis {ax} is out of range for an array of shape {_shape_str(x.shape)}"
+                )
+            red.append(ax % nd if nd else 0)
+        if len(set(red)) != len(red):
+            raise ValueError(f"duplicate axes {tuple(axes)} for shape {_shape_str(x.shape)}")
+        if nd == 0:  # a 0-d array reduced over dim 0 / -1 (as PyTorch allows) is itself
+            return x, 0, (), ()
+        red_set = set(red)
+        kept = [d for d in range(nd) if d not in red_set]
+        perm = kept + sorted(red_set)
+        xt = x if perm == list(range(nd)) else x.transpose(perm)
+        shape = x.shape
+        return (
+            xt,
+            len(kept),
+            tuple(shape[d] for d in kept),
+            tuple(1 if d in red_set else shape[d] for d in range(nd)),
+        )
+
+    def reduce(self, name: str, x: np.ndarray, axes: Any, keepdim: bool) -> np.ndarray:
+        f = self._REDUCE.get(name) or self._kernel(self._REDUCE, "reduction", name)
+        if axes is None and not keepdim:  # the common full reduction: no axis bookkeeping
+            out = np.empty((), x.dtype)
+            f(x, out, 0)
+            return out
+        xt, nkeep, kept_shape, keep_shape = self._axes_plan(x, axes)
+        if x.size == 0 and name in ("max", "min") and 0 in xt.shape[nkeep:]:
+            raise ValueError(
+                f"{name}(): zero-size reduction over axes {axes} of an array of shape "
+                f"{_shape_str(x.shape)} has no identity"
+            )
+        out = np.empty(kept_shape, x.dtype)
+        f(xt, out, nkeep)
+        return out.reshape(keep_shape) if keepdim else out
+
+    def reduce_with_index(
+        self, name: str, x: np.ndarray, axis: int, keepdim: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        f = self._REDUCE_INDEX.get(name) or self._kernel(self._REDUCE_INDEX, "index reduction", name)
+        axis = int(axis)
+        nd = x.ndim
+        if not (-nd <= axis < max(nd, 1)):
+            raise ValueError(
+                f"axis {axis} is out of range for an array of shape {_shape_str(x.shape)}"
+            )
+        if nd == 0:
+            return x.copy(), np.zeros((), np.int64)
+        axis %= nd
+        xt = x if axis == nd - 1 else x.transpose([d for d in range(nd) if d != axis] + [axis])
+        values = np.empty(xt.shape[:-1], x.dtype)
+        indices = np.empty(xt.shape[:-1], np.int64)
+        f(xt, values, indices)
+        if keepdim:
+            shape = x.shape[:axis] + (1,) + x.shape[axis + 1 :]
+            return values.reshape(shape), indices.reshape(shape)
+        return values, indices
+
+    def var(self, x: np.ndarray, axes: Any, correction: float, keepdim: bool) -> np.ndarray:
+        xt, nkeep, kept_shape, keep_shape = self._axes_plan(x, axes)
+        out = np.empty(kept_shape, x.dtype)
+        _C.reduce_var(xt, out, nkeep, float(correction))
+        return out.reshape(keep_shape) if keepdim else out
+
+    def sum_to_shape(self, g: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        shape = tuple(shape)
+        gshape = g.shape
+        if gshape == shape:
+            return g
+        lead = len(gshape) - len(shape)
+        if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, gshape[lead:])):
+            raise ValueError(
+                f"sum_to_shape: gradient of shape {_shape_str(gshape)} does not broadcast "
+                f"from shape {_shape_str(shape)}"
+            )
+        axes = list(range(lead))
+        axes += [lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1]
+        if not axes:  # only size-1 dims that were already 1: a reshape
+            return g.reshape(shape)
+        return self.reduce("sum", g, axes, False).reshape(shape)
 
     # ==== matmul (owner: gemm) ==============================================================
     # The GEMM reads operands through their strides (see csrc/cpu/matmul.h), so transposed
@@ -271,7 +368,193 @@ class CPUBackend:
 
 
     # ==== norm (owner: nn) ==================================================================
+    # Helpers of the norm / loss / random sections.
+    @staticmethod
+    def _contig(a):
+        """None stays None; anything else becomes a C-contiguous array (a copy only if needed)."""
+        return None if a is None else np.ascontiguousarray(a)
+
+    @staticmethod
+    def _labels(labels):
+        labels = np.asarray(labels)
+        if labels.dtype != np.int64:
+            raise TypeError(f"labels: expected int64 class indices, got {labels.dtype}")
+        return np.ascontiguousarray(labels).reshape(-1)
+
+    @staticmethod
+    def _grad_like(gy, like):
+        """Upstream gradient as a contiguous array of like's dtype (a scalar or one per row)."""
+        return np.ascontiguousarray(gy, dtype=like.dtype)
+
+    @staticmethod
+    def _reduce_loss(loss, loss_sum, weight_sum, reduction):
+        """'none': the per-row/element losses; 'sum' / 'mean': a 0-d array of loss's dtype."""
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return np.asarray(loss_sum, loss.dtype)
+        if reduction == "mean":
+            # 0/0 (every row ignored) is NaN, as in PyTorch.
+            return np.asarray(loss_sum / weight_sum if weight_sum else float("nan"), loss.dtype)
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+    @staticmethod
+    def _mean_scale(reduction, total):
+        """The factor applied to gy: 1/total for 'mean' (inf when total is 0), else 1."""
+        if reduction != "mean":
+            return 1.0
+        total = float(total)
+        return 1.0 / total if total else float("inf")
+
+    @staticmethod
+    def _dropout_scale(p):
+        """Inverted-dropout scale 1/(1-p); 0 for p = 1 (everything dropped)."""
+        return 0.0 if p >= 1.0 else 1.0 / (1.0 - float(p))
+
+    # Batch norm over (N, C) or (N, C, L): one fused kernel each way (csrc/cpu/norm.h). Inputs
+    # that are not C-contiguous are copied once (the kernels read channels as fixed strides).
+    def batch_norm_forward(
+        self, x, weight, bias, running_mean, running_var, *, batch_stats, momentum_factor, eps
+    ):
+        x = np.ascontiguousarray(x)
+        c = x.shape[1]
+        y = np.empty_like(x)
+        save_mean = np.empty(c, x.dtype)
+        save_invstd = np.empty(c, x.dtype)
+        _C.batch_norm_forward(
+            x, self._contig(weight), self._contig(bias), y, save_mean, save_invstd, running_mean,
+            running_var, bool(batch_stats), float(momentum_factor), float(eps),
+        )
+        return y, save_mean, save_invstd
+
+    def batch_norm_backward(
+        self, x, gy, weight, save_mean, save_invstd, *, batch_stats, need_input=True,
+        need_params=True,
+    ):
+        x = np.ascontiguousarray(x)
+        gy = np.ascontiguousarray(gy, dtype=x.dtype)
+        c = x.shape[1]
+        gx = np.empty_like(x) if need_input else None
+        gw = np.empty(c, x.dtype) if need_params else None
+        gb = np.empty(c, x.dtype) if need_params else None
+        _C.batch_norm_backward(
+            x, gy, self._contig(weight), save_mean, save_invstd, gx, gw, gb, bool(batch_stats)
+        )
+        return gx, gw, gb
+
 
     # ==== loss (owner: nn) ==================================================================
+    # Row kernels work on the last axis of C-contiguous arrays; "mean" reductions divide by the
+    # total weight returned by the forward (a 0-d array, so a GPU backend needs no host sync).
+    def softmax_forward(self, x):
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        _C.softmax_forward(x, y)
+        return y
+
+    def log_softmax_forward(self, x):
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        _C.log_softmax_forward(x, y)
+        return y
+
+    def softmax_backward(self, y, gy):
+        gy = np.ascontiguousarray(gy, dtype=y.dtype)
+        gx = np.empty_like(y)
+        _C.softmax_backward(y, gy, gx)
+        return gx
+
+    def log_softmax_backward(self, y, gy):
+        gy = np.ascontiguousarray(gy, dtype=y.dtype)
+        gx = np.empty_like(y)
+        _C.log_softmax_backward(y, gy, gx)
+        return gx
+
+    def softmax_cross_entropy_forward(
+        self, logits, labels, weight, *, ignore_index, label_smoothing, reduction
+    ):
+        logits = np.ascontiguousarray(logits)
+        n = logits.shape[0]
+        loss = np.empty(n, logits.dtype)
+        lse = np.empty(n, logits.dtype)
+        s, ws = _C.softmax_cross_entropy_forward(
+            logits, self._labels(labels), self._contig(weight), loss, lse, int(ignore_index),
+            float(label_smoothing),
+        )
+        return self._reduce_loss(loss, s, ws, reduction), lse, np.asarray(ws, logits.dtype)
+
+    def softmax_cross_entropy_backward(
+        self, logits, labels, weight, lse, total_weight, gy, *, ignore_index, label_smoothing,
+        reduction,
+    ):
+        logits = np.ascontiguousarray(logits)
+        gx = np.empty_like(logits)
+        _C.softmax_cross_entropy_backward(
+            logits, self._labels(labels), self._contig(weight), lse, self._grad_like(gy, logits), gx,
+            int(ignore_index), float(label_smoothing), self._mean_scale(reduction, total_weight),
+        )
+        return gx
+
+    def nll_loss_forward(self, x, labels, weight, *, ignore_index, reduction):
+        x = np.ascontiguousarray(x)
+        loss = np.empty(x.shape[0], x.dtype)
+        s, ws = _C.nll_loss_forward(x, self._labels(labels), self._contig(weight), loss, int(ignore_index))
+        return self._reduce_loss(loss, s, ws, reduction), np.asarray(ws, x.dtype)
+
+    def nll_loss_backward(
+        self, labels, weight, total_weight, gy, *, shape, dtype, ignore_index, reduction
+    ):
+        gx = np.empty(shape, dtype)
+        _C.nll_loss_backward(
+            self._labels(labels), self._contig(weight), self._grad_like(gy, gx), gx, int(ignore_index),
+            self._mean_scale(reduction, total_weight),
+        )
+        return gx
+
+    def bce_with_logits_forward(self, x, target, pos_weight, *, reduction):
+        x = np.ascontiguousarray(x)
+        loss = np.empty_like(x)
+        s = _C.bce_with_logits_forward(
+            x, np.ascontiguousarray(target, x.dtype), self._contig(pos_weight), loss
+        )
+        return self._reduce_loss(loss, s, float(x.size), reduction)
+
+    def bce_with_logits_backward(self, x, target, pos_weight, gy, *, reduction):
+        x = np.ascontiguousarray(x)
+        gx = np.empty_like(x)
+        _C.bce_with_logits_backward(
+            x, np.ascontiguousarray(target, x.dtype), self._contig(pos_weight), self._grad_like(gy, x), gx,
+            self._mean_scale(reduction, x.size),
+        )
+        return gx
+
+    def mse_loss_forward(self, x, target, *, reduction):
+        x = np.ascontiguousarray(x)
+        loss = np.empty_like(x)
+        s = _C.mse_loss_forward(x, np.ascontiguousarray(target, x.dtype), loss)
+        return self._reduce_loss(loss, s, float(x.size), reduction)
+
+    def mse_loss_backward(self, x, target, gy, *, reduction, need_target=False):
+        x = np.ascontiguousarray(x)
+        gx = np.empty_like(x)
+        gt = np.empty_like(x) if need_target else None
+        _C.mse_loss_backward(
+            x, np.ascontiguousarray(target, x.dtype), self._grad_like(gy, x), gx, gt,
+            self._mean_scale(reduction, x.size),
+        )
+        return gx, gt
+
 
     # ==== random (owner: nn) ================================================================
+    def dropout_forward(self, x, p, seed, offset=0):
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        mask = np.empty(x.shape, np.bool_)
+        _C.dropout_forward(x, y, mask, float(p), self._dropout_scale(p), int(seed), int(offset))
+        return y, mask
+
+    def dropout_backward(self, gy, mask, p):
+        gy = np.ascontiguousarray(gy)
+        gx = np.empty_like(gy)
+        _C.dropout_backward(gy, mask, gx, self._dropout_scale(p))
+        return gx

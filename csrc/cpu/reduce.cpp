@@ -1,0 +1,405 @@
+// Reduction loops (contracts in cpu/reduce.h). Per-element math comes from math/reduce.h.
+//
+// Note [reduction plan]
+// The kept dims (output order, fixed) and the reduced dims (any order: every value reduction
+// here is commutative) are simplified separately: size-1 dims dropped, reduced dims sorted by
+// decreasing |stride|, neighbours merged when contiguous with each other. Then:
+// - vertical: the innermost kept dim has stride 1 and the reduced dims do not. Outputs are
+//   split into stripes of up to kStripe columns; a task streams a chunk of reduced "rows"
+//   and accumulates each row into its stripe (a contiguous, vectorised update). Partial
+//   results of row chunks go to a scratch array, folded in chunk order. This is the column
+//   sum of a C-contiguous matrix (bias gradients, un-broadcasting) without stride-N loops.
+// - inner: everything else. Each output folds runs along the innermost reduced dim; a
+//   stride-1 run uses kLanes independent accumulators (vectorised, no reassociation by the
+//   compiler needed). Few outputs with long reductions are split into fixed element chunks.
+#include "cpu/reduce.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu/elementwise.h"  // kMaxDims
+#include "cpu/parallel.h"
+#include "math/reduce.h"
+
+namespace fg::cpu {
+namespace {
+
+using math::MaxReduce;
+using math::MinReduce;
+using math::PlainMap;
+using math::SqDevMap;
+using math::SumReduce;
+
+using W = double;                       // accumulator across blocks and chunks
+constexpr int kLanes = 16;              // independent accumulators of a stride-1 run
+constexpr int64_t kBlock = 1024;        // terms folded in acc_t<T> before going to W
+constexpr int64_t kStripe = 256;        // vertical: output columns per task
+constexpr int64_t kChunk = kParallelGrain;  // inner: elements per chunk of a long reduction
+// Vertical: at most this many rows are folded in T before the partial goes to W (accuracy).
+constexpr int64_t kMaxChunkRows = 1024;
+
+struct Plan {
+  int nk = 0, nr = 0;
+  int64_t kshape[kMaxDims], kst[kMaxDims];
+  int64_t rshape[kMaxDims], rst[kMaxDims];
+  int64_t nout = 1, nred = 1;
+};
+
+// Drops size-1 dims and merges C-order neighbours; returns the new dim count.
+int collapse(int n, const int64_t* shape, const int64_t* st, int64_t* oshape, int64_t* ost) {
+  int m = 0;
+  for (int d = 0; d < n; ++d) {
+    if (shape[d] == 1) continue;
+    if (m > 0 && ost[m - 1] == st[d] * shape[d]) {
+      oshape[m - 1] *= shape[d];
+      ost[m - 1] = st[d];
+    } else {
+      oshape[m] = shape[d];
+      ost[m] = st[d];
+      ++m;
+    }
+  }
+  return m;
+}
+
+void make_plan(Plan& P, int ndim, const int64_t* shape, const int64_t* strides, int nkeep) {
+  P.nout = 1;
+  P.nred = 1;
+  for (int d = 0; d < nkeep; ++d) P.nout *= shape[d];
+  for (int d = nkeep; d < ndim; ++d) P.nred *= shape[d];
+  P.nk = collapse(nkeep, shape, strides, P.kshape, P.kst);
+  // Reduced dims by decreasing |stride| (stable), so the innermost one is the densest.
+  const int nr = ndim - nkeep;
+  int order[kMaxDims];
+  for (int i = 0; i < nr; ++i) order[i] = nkeep + i;
+  std::stable_sort(order, order + nr, [&](int a, int b) {
+    return llabs(static_cast<long long>(strides[a])) > llabs(static_cast<long long>(strides[b]));
+  });
+  int64_t sshape[kMaxDims], sst[kMaxDims];
+  for (int i = 0; i < nr; ++i) {
+    sshape[i] = shape[order[i]];
+    sst[i] = strides[order[i]];
+  }
+  P.nr = collapse(nr, sshape, sst, P.rshape, P.rst);
+}
+
+// A multi-index over (n, shape, st) with its element offset, stepped in C order.
+struct Counter {
+  int n;
+  const int64_t* shape;
+  const int64_t* st;
+  int64_t idx[kMaxDims];
+  int64_t off = 0;
+  Counter(int n_, const int64_t* shape_, const int64_t* st_) : n(n_), shape(shape_), st(st_) {}
+  void seek(int64_t linear) {
+    off = 0;
+    for (int d = n - 1; d >= 0; --d) {
+      idx[d] = linear % shape[d];
+      linear /= shape[d];
+      off += idx[d] * st[d];
+    }
+  }
+  void next() {
+    for (int d = n - 1; d >= 0; --d) {
+      off += st[d];
+      if (++idx[d] < shape[d]) return;
+      off -= st[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+};
+
+// Turns the folded accumulator of one output into its value.
+template <class T>
+struct Finalize {
+  enum Kind { kPlain, kMean, kVar } kind = kPlain;
+  W count = 1, correction = 0;
+  T operator()(W acc) const {
+    if (kind == kMean) return static_cast<T>(acc / count);
+    if (kind == kVar) return static_cast<T>(math::var_finalize(acc, count, correction));
+    return static_cast<T>(acc);
+  }
+};
+
+// Folds n elements p[0], p[s], ... (after Map with parameter m) into a W.
+template <class R, class M, class T>
+W fold_run(const T* p, int64_t n, int64_t s, T m) {
+  using A = math::acc_t<T>;
+  W total = R::template identity<W>();
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t nb = std::min(kBlock, n - b0);
+    const T* q = p + b0 * s;
+    A block;
+    if (s == 1 && nb >= kLanes) {
+      A lane[kLanes];
+      for (int l = 0; l < kLanes; ++l) lane[l] = R::template identity<A>();
+      int64_t i = 0;
+      for (; i + kLanes <= nb; i += kLanes)
+        for (int l = 0; l < kLanes; ++l)
+          lane[l] = R::combine(lane[l], static_cast<A>(M::apply(q[i + l], m)));
+      for (; i < nb; ++i) lane[0] = R::combine(lane[0], static_cast<A>(M::apply(q[i], m)));
+      for (int w = kLanes / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; ++l) lane[l] = R::combine(lane[l], lane[l + w]);
+      block = lane[0];
+    } else {
+      block = R::template identity<A>();
+      for (int64_t i = 0; i < nb; ++i)
+        block = R::combine(block, static_cast<A>(M::apply(q[i * s], m)));
+    }
+    total = R::combine(total, static_cast<W>(block));
+  }
+  return total;
+}
+
+// Folds reduced elements [lo, hi) (C order over the plan's reduced dims) of one output.
+template <class R, class M, class T>
+W fold_range(const T* base, const Plan& P, int64_t lo, int64_t hi, T m) {
+  if (P.nr == 0) return R::combine(R::template identity<W>(), static_cast<W>(M::apply(base[0], m)));
+  const int64_t len = P.rshape[P.nr - 1], s = P.rst[P.nr - 1];
+  Counter rows(P.nr - 1, P.rshape, P.rst);
+  rows.seek(lo / len);
+  int64_t col = lo % len;
+  W total = R::template identity<W>();
+  while (lo < hi) {
+    const int64_t n = std::min(len - col, hi - lo);
+    total = R::combine(total, fold_run<R, M>(base + rows.off + col * s, n, s, m));
+    lo += n;
+    col = 0;
+    rows.next();
+  }
+  return total;
+}
+
+template <class R, class M, class T>
+void reduce_inner(const T* x, T* out, const Plan& P, const T* param, const Finalize<T>& fin) {
+  const bool per_output = P.nout >= 8 || P.nred < 2 * kChunk;
+  if (per_output) {
+    parallel_for(P.nout, P.nred, [&](int64_t lo, int64_t hi) {
+      Counter k(P.nk, P.kshape, P.kst);
+      k.seek(lo);
+      for (int64_t o = lo; o < hi; ++o) {
+        const T m = M::kUsesParam ? param[o] : T(0);
+        out[o] = fin(fold_range<R, M>(x + k.off, P, 0, P.nred, m));
+        k.next();
+      }
+    });
+    return;
+  }
+  // Few outputs, long reductions: fixed chunks of each output's range, folded in order.
+  const int64_t nchunks = (P.nred + kChunk - 1) / kChunk;
+  std::vector<W> part(static_cast<size_t>(nchunks));
+  Counter k(P.nk, P.kshape, P.kst);
+  k.seek(0);
+  for (int64_t o = 0; o < P.nout; ++o) {
+    const T m = M::kUsesParam ? param[o] : T(0);
+    const T* base = x + k.off;
+    parallel_chunks(nchunks, kChunk, [&](int64_t c) {
+      part[static_cast<size_t>(c)] =
+          fold_range<R, M>(base, P, c * kChunk, std::min(P.nred, (c + 1) * kChunk), m);
+    });
+    W total = R::template identity<W>();
+    for (int64_t c = 0; c < nchunks; ++c) total = R::combine(total, part[static_cast<size_t>(c)]);
+    out[o] = fin(total);
+    k.next();
+  }
+}
+
+template <class R, class M, class T>
+void reduce_vertical(const T* x, T* out, const Plan& P, const T* param, const Finalize<T>& fin) {
+  using A = math::acc_t<T>;
+  const int64_t L = P.kshape[P.nk - 1];
+  const int64_t nouter = P.nout / L;
+  const int64_t sw = std::min(L, kStripe);
+  const int64_t nstripes = (L + sw - 1) / sw;
+  const int64_t rows_per_chunk =
+      std::max<int64_t>(1, std::min(kMaxChunkRows, kParallelGrain / sw));
+  const int64_t nchunks = (P.nred + rows_per_chunk - 1) / rows_per_chunk;
+  std::vector<W> part(nchunks > 1 ? static_cast<size_t>(nchunks * P.nout) : 0);
+  const int64_t ntasks = nouter * nstripes * nchunks;
+  parallel_chunks(ntasks, sw * rows_per_chunk, [&](int64_t t) {
+    const int64_t ch = t % nchunks;
+    const int64_t rest = t / nchunks;
+    const int64_t j0 = (rest % nstripes) * sw;
+    const int64_t ok = rest / nstripes;
+    const int64_t w = std::min(sw, L - j0);
+    Counter outer(P.nk - 1, P.kshape, P.kst);
+    outer.seek(ok);
+    const T* base = x + outer.off + j0;
+    const int64_t o0 = ok * L + j0;
+    const T* mrow = M::kUsesParam ? param + o0 : nullptr;
+    A acc[kStripe];
+    for (int64_t j = 0; j < w; ++j) acc[j] = R::template identity<A>();
+    Counter rows(P.nr, P.rshape, P.rst);
+    const int64_t r0 = ch * rows_per_chunk, r1 = std::min(P.nred, r0 + rows_per_chunk);
+    rows.seek(r0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict p = base + rows.off;
+      if constexpr (M::kUsesParam) {
+        for (int64_t j = 0; j < w; ++j)
+          acc[j] = R::combine(acc[j], static_cast<A>(M::apply(p[j], mrow[j])));
+      } else {
+        for (int64_t j = 0; j < w; ++j) acc[j] = R::combine(acc[j], static_cast<A>(p[j]));
+      }
+      rows.next();
+    }
+    if (nchunks == 1) {
+      for (int64_t j = 0; j < w; ++j) out[o0 + j] = fin(static_cast<W>(acc[j]));
+    } else {
+      W* dst = part.data() + ch * P.nout + o0;
+      for (int64_t j = 0; j < w; ++j) dst[j] = static_cast<W>(acc[j]);
+    }
+  });
+  if (nchunks == 1) return;
+  parallel_for(P.nout, nchunks, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      W total = R::template identity<W>();
+      for (int64_t c = 0; c < nchunks; ++c) total = R::combine(total, part[c * P.nout + o]);
+      out[o] = fin(total);
+    }
+  });
+}
+
+// Runs one value reduction described by P (see Note [reduction plan]).
+template <class R, class M, class T>
+void reduce_plan(const T* x, T* out, const Plan& P, const T* param, const Finalize<T>& fin) {
+  if (P.nout == 0) return;
+  if (P.nred == 0) {
+    const T v = fin(R::template identity<W>());
+    for (int64_t o = 0; o < P.nout; ++o) out[o] = v;
+    return;
+  }
+  const bool vertical = P.nk >= 1 && P.kst[P.nk - 1] == 1 && (P.nr == 0 || P.rst[P.nr - 1] != 1);
+  if (vertical)
+    reduce_vertical<R, M>(x, out, P, param, fin);
+  else
+    reduce_inner<R, M>(x, out, P, param, fin);
+}
+
+}  // namespace
+
+template <class T>
+void reduce_sum(const T* x, T* out, int ndim, const int64_t* shape, const int64_t* strides,
+                int nkeep, bool mean) {
+  Plan P;
+  make_plan(P, ndim, shape, strides, nkeep);
+  Finalize<T> fin;
+  fin.kind = mean ? Finalize<T>::kMean : Finalize<T>::kPlain;
+  fin.count = static_cast<W>(P.nred);
+  reduce_plan<SumReduce, PlainMap>(x, out, P, static_cast<const T*>(nullptr), fin);
+}
+
+template <class T>
+void reduce_max(const T* x, T* out, int ndim, const int64_t* shape, const int64_t* strides,
+                int nkeep, bool is_min) {
+  Plan P;
+  make_plan(P, ndim, shape, strides, nkeep);
+  Finalize<T> fin;
+  if (is_min)
+    reduce_plan<MinReduce, PlainMap>(x, out, P, static_cast<const T*>(nullptr), fin);
+  else
+    reduce_plan<MaxReduce, PlainMap>(x, out, P, static_cast<const T*>(nullptr), fin);
+}
+
+template <class T>
+void reduce_var(const T* x, T* out, int ndim, const int64_t* shape, const int64_t* strides,
+                int nkeep, double correction) {
+  Plan P;
+  make_plan(P, ndim, shape, strides, nkeep);
+  if (P.nout == 0) return;
+  // Pass 1: the means (rounded to T; the rounding shifts the second pass's sum by
+  // count * rounding^2, far below T's precision). Pass 2: squared deviations.
+  std::vector<T> mean(static_cast<size_t>(P.nout));
+  Finalize<T> fin;
+  fin.kind = Finalize<T>::kMean;
+  fin.count = static_cast<W>(P.nred);
+  reduce_plan<SumReduce, PlainMap>(x, mean.data(), P, static_cast<const T*>(nullptr), fin);
+  fin.kind = Finalize<T>::kVar;
+  fin.correction = correction;
+  reduce_plan<SumReduce, SqDevMap>(x, out, P, static_cast<const T*>(mean.data()), fin);
+}
+
+namespace {
+template <class S, class T>
+void index_reduce(const T* x, T* values, int64_t* indices, int ndim, const int64_t* shape,
+                  const int64_t* strides) {
+  const int nk_in = ndim - 1;
+  const int64_t n = shape[ndim - 1], s = strides[ndim - 1];
+  Plan P;  // only the kept part is used
+  P.nout = 1;
+  for (int d = 0; d < nk_in; ++d) P.nout *= shape[d];
+  if (P.nout == 0) return;
+  P.nk = collapse(nk_in, shape, strides, P.kshape, P.kst);
+  if (P.nk >= 1 && P.kst[P.nk - 1] == 1 && s != 1 && n > 1) {
+    // vertical: stream the rows of the reduced axis into stripes of (best, index) pairs
+    const int64_t L = P.kshape[P.nk - 1];
+    const int64_t sw = std::min(L, kStripe);
+    const int64_t nstripes = (L + sw - 1) / sw;
+    parallel_chunks((P.nout / L) * nstripes, sw * n, [&](int64_t t) {
+      const int64_t j0 = (t % nstripes) * sw, ok = t / nstripes;
+      const int64_t w = std::min(sw, L - j0);
+      Counter outer(P.nk - 1, P.kshape, P.kst);
+      outer.seek(ok);
+      const T* base = x + outer.off + j0;
+      T* best = values + ok * L + j0;
+      int64_t* bi = indices + ok * L + j0;
+      for (int64_t j = 0; j < w; ++j) {
+        best[j] = base[j];
+        bi[j] = 0;
+      }
+      for (int64_t i = 1; i < n; ++i) {
+        const T* p = base + i * s;
+        for (int64_t j = 0; j < w; ++j) {
+          if (S::better(p[j], best[j])) {
+            best[j] = p[j];
+            bi[j] = i;
+          }
+        }
+      }
+    });
+    return;
+  }
+  parallel_for(P.nout, n, [&](int64_t lo, int64_t hi) {
+    Counter k(P.nk, P.kshape, P.kst);
+    k.seek(lo);
+    for (int64_t o = lo; o < hi; ++o) {
+      const T* p = x + k.off;
+      T best = p[0];
+      int64_t bi = 0;
+      for (int64_t i = 1; i < n; ++i) {
+        const T v = p[i * s];
+        if (S::better(v, best)) {
+          best = v;
+          bi = i;
+        }
+      }
+      values[o] = best;
+      indices[o] = bi;
+      k.next();
+    }
+  });
+}
+}  // namespace
+
+template <class T>
+void reduce_with_index(const T* x, T* values, int64_t* indices, int ndim, const int64_t* shape,
+                       const int64_t* strides, bool is_min) {
+  if (is_min)
+    index_reduce<math::ArgMin>(x, values, indices, ndim, shape, strides);
+  else
+    index_reduce<math::ArgMax>(x, values, indices, ndim, shape, strides);
+}
+
+#define FG_INST_REDUCE(T)                                                                    \
+  template void reduce_sum<T>(const T*, T*, int, const int64_t*, const int64_t*, int, bool); \
+  template void reduce_max<T>(const T*, T*, int, const int64_t*, const int64_t*, int, bool); \
+  template void reduce_var<T>(const T*, T*, int, const int64_t*, const int64_t*, int,        \
+                              double);                                                       \
+  template void reduce_with_index<T>(const T*, T*, int64_t*, int, const int64_t*,            \
+                                     const int64_t*, bool);
+FG_INST_REDUCE(float)
+FG_INST_REDUCE(double)
+#undef FG_INST_REDUCE
+
+}  // namespace fg::cpu
