@@ -8,14 +8,19 @@ as it found them.
 from fusegrad.analysis.critical import CriticalPoint, EscapeResult, critical_point, escape
 from fusegrad.analysis.hessian import hessian, hvp
 from fusegrad.analysis.lanczos import LanczosResult, lanczos
+from fusegrad.analysis.trajectory import Trajectory, steps_to_tolerance, surface, trajectory
 
 __all__ = [
     "CriticalPoint",
     "EscapeResult",
     "LanczosResult",
+    "Trajectory",
     "critical_point",
     "escape",
     "hessian",
     "hvp",
     "lanczos",
+    "steps_to_tolerance",
+    "surface",
+    "trajectory",
 ]

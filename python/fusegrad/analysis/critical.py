@@ -214,7 +214,8 @@ def escape(
     if point is None:
         point = critical_point(fn, params)
     if point.escape_direction is None:
-        raise ValueError(f"no direction of negative curvature to escape along (kind {point.kind!r})")
+        raise ValueError(
+            f"no direction of negative curvature to escape along (kind {point.kind!r})")
     d = point.escape_direction
     with _Params(fn, params) as ps:
         before = ps.loss()
