@@ -335,3 +335,17 @@ def test_lanczos_extremes_match_eigh_on_200_param_model() -> None:
     assert cp.kind == dense_cp.kind
     # One-probe quadrature estimate of the fraction of positive eigenvalues.
     assert abs(cp.min_ratio - dense_cp.min_ratio) <= 0.25
+
+
+def test_critical_point_auto_switches_to_lanczos(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusegrad.analysis import critical
+
+    fn, params, _, _ = _mlp((2, 3, 1), 6, seed=7)  # 2·3+3+3·1+1 = 13 params
+    assert critical_point(fn, params).method == "dense"
+    monkeypatch.setattr(critical, "DENSE_LIMIT", 12)
+    cp = critical_point(fn, params, k=2)
+    assert cp.method == "lanczos"
+    dense = np.linalg.eigvalsh(hessian(fn, params))
+    scale = np.abs(dense).max()
+    np.testing.assert_allclose(cp.eigenvalues[[0, 1, -2, -1]], dense[[0, 1, -2, -1]],
+                               atol=1e-6 * scale)
