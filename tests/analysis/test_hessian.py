@@ -349,3 +349,14 @@ def test_critical_point_auto_switches_to_lanczos(monkeypatch: pytest.MonkeyPatch
     scale = np.abs(dense).max()
     np.testing.assert_allclose(cp.eigenvalues[[0, 1, -2, -1]], dense[[0, 1, -2, -1]],
                                atol=1e-6 * scale)
+
+
+def test_critical_point_worked_example_on_device(device: str) -> None:
+    a = fg.tensor(0.0, dtype=fg.float64, device=device, requires_grad=True)
+    b = fg.tensor(0.0, dtype=fg.float64, device=device, requires_grad=True)
+    before = [a.numpy().copy(), b.numpy().copy()]
+    cp = critical_point(lambda: (1 - a * b) ** 2, [a, b])
+    np.testing.assert_allclose(cp.eigenvalues, [-2.0, 2.0], atol=1e-6)
+    assert cp.kind == "saddle"
+    np.testing.assert_array_equal([a.numpy(), b.numpy()], before)
+    assert a.device == device
