@@ -78,6 +78,52 @@ class Backend(Protocol):
     def bias_grad(self, gy: Array) -> Array:
         """Column sums of a 2-D gy (the bias gradient of a Linear layer), one pass."""
 
+    # --- optim (csrc/math/optim.h; owner: optim) --------------------------------------------
+    # One call per parameter group (one launch on CUDA): lists of same-dtype contiguous arrays,
+    # updated in place; formulas and state names as torch.optim. `step` / `first_step` are a
+    # scalar or one value per param (PyTorch keeps a step per param). Unused state lists
+    # (momentum_buffers without momentum, ...) may be None.
+    def sgd_step(self, params: Sequence[Array], grads: Sequence[Array],
+                 momentum_buffers: Sequence[Array] | None, *, lr: float, momentum: float,
+                 dampening: float, weight_decay: float, nesterov: bool, maximize: bool = False,
+                 first_step: bool | Sequence[bool]) -> None:
+        """SGD; on a first step the momentum buffer is set to the (decayed) grad, undampened."""
+
+    def adam_step(self, params: Sequence[Array], grads: Sequence[Array],
+                  exp_avgs: Sequence[Array], exp_avg_sqs: Sequence[Array],
+                  max_exp_avg_sqs: Sequence[Array] | None, *, step: float | Sequence[float],
+                  lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                  amsgrad: bool, decoupled: bool, maximize: bool = False) -> None:
+        """Adam (decoupled=False, L2 decay) or AdamW (decoupled=True); step counts from 1."""
+
+    def rmsprop_step(self, params: Sequence[Array], grads: Sequence[Array],
+                     square_avgs: Sequence[Array], grad_avgs: Sequence[Array] | None,
+                     momentum_buffers: Sequence[Array] | None, *, lr: float, alpha: float,
+                     eps: float, weight_decay: float, momentum: float, centered: bool,
+                     maximize: bool = False) -> None:
+        """RMSprop (eps outside the sqrt; grad_avgs used when centered, buffers when momentum>0)."""
+
+    def adagrad_step(self, params: Sequence[Array], grads: Sequence[Array],
+                     state_sums: Sequence[Array], *, step: float | Sequence[float], lr: float,
+                     lr_decay: float, eps: float, weight_decay: float,
+                     maximize: bool = False) -> None:
+        """Adagrad with clr = lr / (1 + (step - 1) * lr_decay)."""
+
+    def adadelta_step(self, params: Sequence[Array], grads: Sequence[Array],
+                      square_avgs: Sequence[Array], acc_deltas: Sequence[Array], *, lr: float,
+                      rho: float, eps: float, weight_decay: float,
+                      maximize: bool = False) -> None:
+        """Adadelta (PyTorch's form, lr scales the delta)."""
+
+    def grad_norm(self, grads: Sequence[Array], norm_type: float) -> Array:
+        """Total p-norm (inf: max |g|) of all arrays together, one pass; 0-d float64 array."""
+
+    def scale_(self, arrays: Sequence[Array], factor: float | Array) -> None:
+        """Multiply every array in place by factor (a float or a 0-d array), one pass."""
+
+    def clamp_(self, arrays: Sequence[Array], lo: float, hi: float) -> None:
+        """Clamp every array in place to [lo, hi], one pass."""
+
 
 _BACKENDS: dict[str, Backend] = {}
 
