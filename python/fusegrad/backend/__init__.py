@@ -124,6 +124,82 @@ class Backend(Protocol):
     def clamp_(self, arrays: Sequence[Array], lo: float, hi: float) -> None:
         """Clamp every array in place to [lo, hi], one pass."""
 
+    # --- norm (csrc/math/norm.h; owner: nn) -------------------------------------------------
+    # x is (N, C) or (N, C, L); per-channel arrays have shape (C,); weight/bias may be None.
+    def batch_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,
+                           running_mean: Array | None, running_var: Array | None, *,
+                           batch_stats: bool, momentum_factor: float,
+                           eps: float) -> tuple[Array, Array, Array]:
+        """(y, save_mean, save_invstd) in one fused call; batch_stats: batch mean / biased var
+        normalise, running stats (if given) updated in place with the unbiased var and
+        r = (1-f)·r + f·stat; else running stats normalise (and are returned as saved stats)."""
+
+    def batch_norm_backward(self, x: Array, gy: Array, weight: Array | None, save_mean: Array,
+                            save_invstd: Array, *, batch_stats: bool, need_input: bool = True,
+                            need_params: bool = True) -> tuple[Array | None, Array | None,
+                                                               Array | None]:
+        """(gx, gweight, gbias) in one fused call (Σdy, Σdy·x̂, dx); None where not needed."""
+
+    # --- loss (csrc/math/loss.h; owner: nn) -------------------------------------------------
+    # Row kernels act on the last axis. Labels are int64 (TypeError otherwise), out-of-range
+    # labels that are not ignore_index raise IndexError. reduction is "mean" | "sum" | "none";
+    # reduced losses are 0-d arrays. total_weight (0-d array) is the "mean" denominator
+    # Σ_{not ignored} w[y_i] that the forward returns and the backward takes back.
+    def softmax_forward(self, x: Array) -> Array:
+        """Softmax along the last axis (max subtracted first)."""
+
+    def log_softmax_forward(self, x: Array) -> Array:
+        """x - logsumexp(x) along the last axis."""
+
+    def softmax_backward(self, y: Array, gy: Array) -> Array:
+        """gx = y·(gy - Σ gy·y) from the saved output y."""
+
+    def log_softmax_backward(self, y: Array, gy: Array) -> Array:
+        """gx = gy - exp(y)·Σ gy from the saved output y."""
+
+    def softmax_cross_entropy_forward(self, logits: Array, labels: Array, weight: Array | None,
+                                      *, ignore_index: int, label_smoothing: float,
+                                      reduction: str) -> tuple[Array, Array, Array]:
+        """(loss, lse, total_weight) for (N, C) logits in one fused call (PyTorch semantics)."""
+
+    def softmax_cross_entropy_backward(self, logits: Array, labels: Array,
+                                       weight: Array | None, lse: Array, total_weight: Array,
+                                       gy: Array, *, ignore_index: int, label_smoothing: float,
+                                       reduction: str) -> Array:
+        """gx = g·(softmax - smoothed one-hot), weighted, in one fused call."""
+
+    def nll_loss_forward(self, x: Array, labels: Array, weight: Array | None, *,
+                         ignore_index: int, reduction: str) -> tuple[Array, Array]:
+        """(loss, total_weight) of -w_y·x[i, y] over (N, C) log-probabilities."""
+
+    def nll_loss_backward(self, labels: Array, weight: Array | None, total_weight: Array,
+                          gy: Array, *, shape: tuple, dtype: Any, ignore_index: int,
+                          reduction: str) -> Array:
+        """gx of the given (N, C) shape: 0 except gx[i, y] = -w_y·g_i."""
+
+    def bce_with_logits_forward(self, x: Array, target: Array, pos_weight: Array | None, *,
+                                reduction: str) -> Array:
+        """Stable (1-t)·z + c·softplus(-z), c = 1 + (pos_weight-1)·t (pos_weight at x's shape)."""
+
+    def bce_with_logits_backward(self, x: Array, target: Array, pos_weight: Array | None,
+                                 gy: Array, *, reduction: str) -> Array:
+        """gx = g·((1-t) - c·sigmoid(-z))."""
+
+    def mse_loss_forward(self, x: Array, target: Array, *, reduction: str) -> Array:
+        """(x - t)² per element, reduced."""
+
+    def mse_loss_backward(self, x: Array, target: Array, gy: Array, *, reduction: str,
+                          need_target: bool = False) -> tuple[Array, Array | None]:
+        """(gx, gt) = (2(x - t)·g, -gx); gt None unless need_target."""
+
+    # --- random (csrc/math/random.h; owner: nn) ---------------------------------------------
+    def dropout_forward(self, x: Array, p: float, seed: int,
+                        offset: int = 0) -> tuple[Array, Array]:
+        """(y, bool mask): Philox(seed, offset, index) keeps u >= p, y = x·mask/(1-p); one pass."""
+
+    def dropout_backward(self, gy: Array, mask: Array, p: float) -> Array:
+        """gx = gy·mask/(1-p) (0 for p = 1)."""
+
 
 _BACKENDS: dict[str, Backend] = {}
 

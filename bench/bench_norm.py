@@ -1,0 +1,94 @@
+"""BatchNorm1d forward+backward: fusegrad (fused kernels, through autograd) vs PyTorch CPU,
+in one run, for (N, C) = 128x512, 1024x512, 8192x256 (float32, training mode).
+
+Each row times ``bn(x).backward(gy)`` in both libraries (the full autograd path a training
+step pays), plus the two fused kernels alone (``kernels``: batch_norm_forward +
+batch_norm_backward on arrays). GB/s counts the kernels' minimal traffic: forward reads x twice
+and writes y, backward reads x and gy twice and writes gx (7 arrays of N·C floats).
+"others" = cores other processes kept busy during the row (> ~0.3: noisy). Never asserts.
+
+    PYTHONPATH=python FUSEGRAD_EXT_DIR=build-nn python bench/bench_norm.py [--threads N] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import BusyMeter, fmt_time, gbps, measure, pause, print_table, write_json  # noqa: E402
+
+SHAPES = [(128, 512), (1024, 512), (8192, 256)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=None, help="threads for both libraries")
+    ap.add_argument("--json", default=None, help="also write results here")
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+
+    import fusegrad as fg
+    import fusegrad.nn as nn
+    from fusegrad.backend import get_backend
+
+    if args.threads:
+        fg.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+    be = get_backend("cpu")
+    rows, out = [], []
+    for n, c in SHAPES:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, c)).astype(np.float32)
+        gy = rng.standard_normal((n, c)).astype(np.float32)
+
+        bn = nn.BatchNorm1d(c)
+        xf = fg.tensor(x, requires_grad=True)
+        gyf = fg.tensor(gy)
+
+        def ours() -> None:
+            bn(xf).backward(gyf)
+
+        w, b = bn.weight._data, bn.bias._data
+        rm, rv = bn.running_mean._data, bn.running_var._data
+
+        def kernels() -> None:
+            _, sm, si = be.batch_norm_forward(x, w, b, rm, rv, batch_stats=True,
+                                              momentum_factor=0.1, eps=1e-5)
+            be.batch_norm_backward(x, gy, w, sm, si, batch_stats=True)
+
+        tbn = torch.nn.BatchNorm1d(c)
+        xt = torch.tensor(x, requires_grad=True)
+        gyt = torch.tensor(gy)
+
+        def theirs() -> None:
+            tbn(xt).backward(gyt)
+
+        with BusyMeter() as busy:
+            s_ours = measure(ours)
+            pause()
+            s_k = measure(kernels)
+            pause()
+            s_t = measure(theirs)
+            pause()
+        nbytes = 7 * n * c * 4
+        rows.append([f"{n}x{c}", fmt_time(s_ours.median), fmt_time(s_k.median),
+                     fmt_time(s_t.median), f"{s_t.median / s_ours.median:.2f}x",
+                     f"{gbps(nbytes, s_k.median):.1f}", f"{busy.others:.2f}"])
+        out.append(dict(shape=[n, c], fusegrad_s=s_ours.median, kernels_s=s_k.median,
+                        torch_s=s_t.median, speedup=s_t.median / s_ours.median,
+                        others=busy.others))
+    print_table(["N x C", "fusegrad", "kernels", "torch", "speedup", "kernel GB/s", "others"],
+                rows, title=f"BatchNorm1d forward+backward, float32, training "
+                            f"(threads: fusegrad {fg.get_num_threads()}, torch "
+                            f"{torch.get_num_threads()})")
+    if args.json:
+        write_json(args.json, out)
+
+
+if __name__ == "__main__":
+    main()
