@@ -151,10 +151,12 @@ def gradcheck(
             bad = np.abs(ana - num[k]) > atol + rtol * np.abs(num[k])
             if bad.any():
                 r, j = np.argwhere(bad)[0]
+                out_el = tuple(int(v) for v in np.unravel_index(r, o.shape))
+                in_el = tuple(int(v) for v in np.unravel_index(j, x.shape))
                 msg = (
-                    f"Jacobian mismatch for output {k} element {np.unravel_index(r, o.shape)} "
-                    f"with respect to input {i} element {np.unravel_index(j, x.shape)}: "
-                    f"analytic {ana[r, j]!r}, numerical {num[k][r, j]!r}"
+                    f"Jacobian mismatch for output {k} element {out_el} with respect to input "
+                    f"{i} element {in_el}: analytic {float(ana[r, j])!r}, numerical "
+                    f"{float(num[k][r, j])!r}"
                 )
                 if raise_exception:
                     raise GradcheckError(msg)

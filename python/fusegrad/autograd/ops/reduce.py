@@ -8,6 +8,7 @@ the returned index.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,12 @@ def _norm_axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
     out = []
     for d in dims:
         d = int(d)
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        n = builtins.max(ndim, 1)
+        if not -n <= d < n:
             raise IndexError(
-                f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
-                f"{max(ndim, 1) - 1}], but got {d})"
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})"
             )
-        out.append(d % max(ndim, 1))
+        out.append(d % n)
     if len(set(out)) != len(out):
         raise ValueError(f"dim {dims} appears multiple times in the list of dims")
     return tuple(sorted(out)) if ndim else None
@@ -77,7 +78,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx: Any, gy: Any) -> Any:
         be = ctx.backend
-        n = max(_count(ctx.shape, ctx.axes), 1)
+        n = builtins.max(_count(ctx.shape, ctx.axes), 1)
         scale = be.asarray(1.0 / n, gy.dtype)
         return be.binary_forward("mul", _expand_grad(be.xp, gy, ctx.shape, ctx.axes), scale)
 
@@ -143,8 +144,8 @@ class Var(Function):
         mean = be.reduce("mean", x, ctx.axes, True)
         centred = be.binary_forward("sub", x, mean)
         g = be.binary_forward("mul", centred, _expand_grad(be.xp, gy, x.shape, ctx.axes))
-        scale = be.asarray(2.0 / max(n - ctx.correction, 0) if n > ctx.correction else np.nan,
-                           x.dtype)
+        dof = n - ctx.correction
+        scale = be.asarray(2.0 / dof if dof > 0 else np.nan, x.dtype)
         return be.binary_forward("mul", g, scale)
 
 

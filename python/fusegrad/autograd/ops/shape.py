@@ -163,7 +163,7 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx: Any, x: Any, index: Any = None) -> Any:
         ctx.shape, ctx.index = x.shape, index
-        return x[index]
+        return ctx.backend.xp.asarray(x[index])  # an int index on 1-D gives a scalar: 0-d array
 
     @staticmethod
     def backward(ctx: Any, gy: Any) -> Any:

@@ -1,0 +1,112 @@
+"""Autograd overhead: a chain of 10 ops on 1-element tensors, forward + backward, per op.
+
+fusegrad vs PyTorch CPU eager in the same run (issue 2: PyTorch needs about 10 us per op
+here; fusegrad's budget is 4 us). The chain mixes unary and binary ops the way a scalar
+model does: mul, add, tanh, exp, sub, sigmoid, div, relu, mul, sum.
+
+    python bench/bench_autograd.py [--repeat 2000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+N_OPS = 10
+
+
+def chain_fg(fg: Any) -> Callable[[], None]:
+    x = fg.tensor([0.3], requires_grad=True)
+    w = fg.tensor([1.2], requires_grad=True)
+
+    def step() -> None:
+        y = x * w
+        y = y + 0.5
+        y = y.tanh()
+        y = y.exp()
+        y = y - w
+        y = y.sigmoid()
+        y = y / 1.5
+        y = y.relu()
+        y = y * x
+        y = y.sum()
+        y.backward()
+        x.grad = None
+        w.grad = None
+
+    return step
+
+
+def chain_torch(torch: Any) -> Callable[[], None]:
+    x = torch.tensor([0.3], requires_grad=True)
+    w = torch.tensor([1.2], requires_grad=True)
+
+    def step() -> None:
+        y = x * w
+        y = y + 0.5
+        y = y.tanh()
+        y = y.exp()
+        y = y - w
+        y = y.sigmoid()
+        y = y / 1.5
+        y = y.relu()
+        y = y * x
+        y = y.sum()
+        y.backward()
+        x.grad = None
+        w.grad = None
+
+    return step
+
+
+def time_per_op(step: Callable[[], None], repeat: int, samples: int = 7) -> tuple[float, float]:
+    """Median and spread (max - min) of microseconds per op over ``samples`` blocks."""
+    for _ in range(200):
+        step()
+    res = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            step()
+        res.append((time.perf_counter() - t0) / repeat / N_OPS * 1e6)
+    return statistics.median(res), max(res) - min(res)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=2000)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    import fusegrad as fg
+
+    rows = {}
+    rows["fusegrad"] = time_per_op(chain_fg(fg), args.repeat)
+    time.sleep(0.15)  # let spinning worker threads of the previous library settle
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        rows["pytorch"] = time_per_op(chain_torch(torch), args.repeat)
+    except ImportError:
+        pass
+    print(f"autograd overhead, chain of {N_OPS} ops on 1-element tensors (forward + backward)")
+    print(f"{'library':<10} {'us/op':>8} {'spread':>8}")
+    for name, (med, spread) in rows.items():
+        print(f"{name:<10} {med:8.2f} {spread:8.2f}")
+    if "pytorch" in rows:
+        ratio = rows["pytorch"][0] / rows["fusegrad"][0]
+        print(f"fusegrad is {ratio:.2f}x PyTorch (higher is faster)")
+    out = {k: {"us_per_op": v[0], "spread": v[1]} for k, v in rows.items()}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
