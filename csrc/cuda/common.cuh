@@ -7,6 +7,7 @@
 #pragma once
 
 #include "math/hd.h"
+#include "math/reduce.h"
 
 namespace fg {
 namespace cuda {
@@ -71,26 +72,7 @@ __device__ __forceinline__ void strided_offsets(long long i, int ndim, const lon
 }
 
 // ---- block reductions -------------------------------------------------------------------
-// Combine functors for block_reduce: sum, and max/min that propagate NaN (NumPy / PyTorch).
-struct SumOp {
-  template <class A>
-  static __device__ __forceinline__ A combine(A a, A b) {
-    return a + b;
-  }
-};
-struct MaxOp {
-  template <class A>
-  static __device__ __forceinline__ A combine(A a, A b) {
-    return (a > b || a != a) ? a : b;
-  }
-};
-struct MinOp {
-  template <class A>
-  static __device__ __forceinline__ A combine(A a, A b) {
-    return (a < b || a != a) ? a : b;
-  }
-};
-
+// Op is a reducer of math/reduce.h (SumReduce, MaxReduce, MinReduce): Op::combine(acc, v).
 template <class Op, class A>
 __device__ __forceinline__ A warp_reduce(A v) {
 #pragma unroll
@@ -99,7 +81,7 @@ __device__ __forceinline__ A warp_reduce(A v) {
 }
 
 // Reduces one value per thread over the whole block; every thread gets the result.
-// `identity` is Op's neutral element (0 for sum, -inf / +inf for max / min). `scratch` is a
+// `identity` is Op's neutral element (Op::identity<A>()). `scratch` is a
 // __shared__ array of at least 33 A's. Safe to call repeatedly (it syncs before reusing
 // scratch). blockDim.x must be a multiple of 32 (all launches use kRowBlock = 256).
 template <class Op, class A>

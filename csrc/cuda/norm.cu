@@ -44,7 +44,7 @@ __device__ void batch_norm_forward(const T* x, const T* weight, const T* bias, T
       double s = 0.0;
       for (long long q = threadIdx.x; q < ns; q += blockDim.x)
         s += static_cast<double>(x[bn_offset(q, c, l, k)]);
-      s = block_reduce<SumOp>(s, 0.0, scratch);
+      s = block_reduce<math::SumReduce>(s, 0.0, scratch);
       const T shift_t = static_cast<T>(s / static_cast<double>(ns));
       shift = static_cast<double>(shift_t);
       for (long long q = threadIdx.x; q < m; q += blockDim.x) {
@@ -52,14 +52,15 @@ __device__ void batch_norm_forward(const T* x, const T* weight, const T* bias, T
         sd += d;
         sd2 += d * d;
       }
-      sd = block_reduce<SumOp>(sd, 0.0, scratch);
-      sd2 = block_reduce<SumOp>(sd2, 0.0, scratch);
+      sd = block_reduce<math::SumReduce>(sd, 0.0, scratch);
+      sd2 = block_reduce<math::SumReduce>(sd2, 0.0, scratch);
     }
     if (threadIdx.x == 0) {
       double mean, var;
       if (batch_stats) {
         fg::math::bn_stats_finish(shift, sd, sd2, count, &mean, &var);
-        if (running_mean) running_mean[k] = fg::math::bn_running_update(running_mean[k], mean, factor);
+        if (running_mean)
+          running_mean[k] = fg::math::bn_running_update(running_mean[k], mean, factor);
         if (running_var) {
           const double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
           running_var[k] = fg::math::bn_running_update(running_var[k], unbiased, factor);
@@ -103,8 +104,8 @@ __device__ void batch_norm_backward(const T* x, const T* gy, const T* weight,
       sdy += dy;
       sdyx += dy * static_cast<double>(x[o] - mk);
     }
-    sdy = block_reduce<SumOp>(sdy, 0.0, scratch);
-    sdyx = block_reduce<SumOp>(sdyx, 0.0, scratch);
+    sdy = block_reduce<math::SumReduce>(sdy, 0.0, scratch);
+    sdyx = block_reduce<math::SumReduce>(sdyx, 0.0, scratch);
     if (threadIdx.x == 0) {
       const double invstd = static_cast<double>(save_invstd[k]);
       if (gbias) gbias[k] = static_cast<T>(sdy);

@@ -180,11 +180,12 @@ __device__ __forceinline__ void grad_norm_partial(const unsigned long long* tabl
   for_each_element(table, count, 1, [&](int t, long long j) {
     const T* g = list_ptr<T>(table, count, 0, t);
     if (is_inf)
-      acc = MaxOp::combine(acc, fg::math::hd_abs(double(g[j])));
+      acc = math::MaxReduce::combine(acc, fg::math::hd_abs(double(g[j])));
     else
       acc += fg::math::norm_term(g[j], norm_type);
   });
-  acc = is_inf ? block_reduce<MaxOp>(acc, 0.0, scratch) : block_reduce<SumOp>(acc, 0.0, scratch);
+  acc = is_inf ? block_reduce<math::MaxReduce>(acc, 0.0, scratch)
+               : block_reduce<math::SumReduce>(acc, 0.0, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
@@ -193,8 +194,9 @@ __device__ __forceinline__ void grad_norm_finish(const double* partials, int n, 
   __shared__ double scratch[33];
   double acc = 0.0;
   for (int k = threadIdx.x; k < n; k += blockDim.x)
-    acc = is_inf ? MaxOp::combine(acc, partials[k]) : acc + partials[k];
-  acc = is_inf ? block_reduce<MaxOp>(acc, 0.0, scratch) : block_reduce<SumOp>(acc, 0.0, scratch);
+    acc = is_inf ? math::MaxReduce::combine(acc, partials[k]) : acc + partials[k];
+  acc = is_inf ? block_reduce<math::MaxReduce>(acc, 0.0, scratch)
+               : block_reduce<math::SumReduce>(acc, 0.0, scratch);
   if (threadIdx.x == 0) {
     if (is_inf || norm_type == 1.0)
       out[0] = acc;

@@ -9,49 +9,35 @@
 //       the value and the int64 index of the max / min of each row; ties go to the first
 //       index; NaN counts as larger than everything for max and smaller for min, so the first
 //       NaN wins either way (torch.argmax / argmin).
-//   var_rows_<f32|f64>(x, out, rows, cols, correction)
+//   var_rows_<f32|f64>(x, out, rows, cols, correction)        (correction: a double)
 //       Σ(x - mean)² / max(cols - correction, 0), two passes over the row (mean first).
-// Sums accumulate in acc_t<T>; max / min propagate NaN (NumPy / PyTorch). Python never
+// Combine, identity, variance finish and arg selection are math/reduce.h's (shared with the
+// CPU). Sums accumulate in acc_t<T>; max / min propagate NaN (NumPy / PyTorch). Python never
 // launches max / min / arg* on empty rows (it raises first); sum of nothing is 0, mean is NaN.
 #include "cuda/common.cuh"
 
 namespace fg {
 namespace cuda {
 
-__device__ __forceinline__ float neg_inf(float) { return __int_as_float(0xff800000); }
-__device__ __forceinline__ double neg_inf(double) {
-  return __longlong_as_double(static_cast<long long>(0xfff0000000000000ULL));
-}
-
-// Reduction flavours: the combine functor, its identity, and the finishing step.
-template <class T>
-struct SumRed {
-  using A = fg::math::acc_t<T>;
-  using Op = SumOp;
-  static __device__ __forceinline__ A identity() { return A(0); }
-  static __device__ __forceinline__ T finish(A v, long long /*n*/) { return T(v); }
+// Reduction flavours over the math/reduce.h reducers: accumulation type, combine + identity
+// (R::Op), and the finishing step (mean divides by the count).
+template <class T, class Reducer, bool kMean>
+struct Red {
+  using A = math::acc_t<T>;
+  using Op = Reducer;
+  static __device__ __forceinline__ A identity() { return Reducer::template identity<A>(); }
+  static __device__ __forceinline__ T finish(A v, long long n) {
+    return kMean ? T(v / A(n)) : T(v);
+  }
 };
 template <class T>
-struct MeanRed {
-  using A = fg::math::acc_t<T>;
-  using Op = SumOp;
-  static __device__ __forceinline__ A identity() { return A(0); }
-  static __device__ __forceinline__ T finish(A v, long long n) { return T(v / A(n)); }
-};
+using SumRed = Red<T, math::SumReduce, false>;
 template <class T>
-struct MaxRed {
-  using A = T;
-  using Op = MaxOp;
-  static __device__ __forceinline__ A identity() { return neg_inf(T(0)); }
-  static __device__ __forceinline__ T finish(A v, long long /*n*/) { return v; }
-};
+using MeanRed = Red<T, math::SumReduce, true>;
 template <class T>
-struct MinRed {
-  using A = T;
-  using Op = MinOp;
-  static __device__ __forceinline__ A identity() { return -neg_inf(T(0)); }
-  static __device__ __forceinline__ T finish(A v, long long /*n*/) { return v; }
-};
+using MaxRed = Red<T, math::MaxReduce, false>;
+template <class T>
+using MinRed = Red<T, math::MinReduce, false>;
 
 template <class R, class T>
 __device__ __forceinline__ void reduce_rows(const T* x, T* out, long long rows, long long cols) {
@@ -80,16 +66,16 @@ __device__ __forceinline__ void reduce_cols(const T* x, T* out, long long outer,
   }
 }
 
-// Whether candidate (v, i) beats the current (bv, bi) for arg-max (kMax) / arg-min.
-template <bool kMax, class T>
+// Whether candidate (v, i) beats the current (bv, bi): Sel::better (math/reduce.h) either
+// way, and the smaller index when neither is better (ties, or both nan), so the result is the
+// first index whatever order threads merge in.
+template <class Sel, class T>
 __device__ __forceinline__ bool arg_better(T v, long long i, T bv, long long bi) {
-  const bool vn = v != v, bn = bv != bv;
-  if (vn || bn) return vn && (!bn || i < bi);  // NaN wins; the first NaN among NaNs
-  if (v == bv) return i < bi;
-  return kMax ? v > bv : v < bv;
+  if (Sel::better(v, bv)) return true;
+  return !Sel::better(bv, v) && i < bi;
 }
 
-template <bool kMax, class T>
+template <class Sel, bool kMax, class T>
 __device__ __forceinline__ void argreduce_rows(const T* x, T* values, long long* indices,
                                                long long rows, long long cols) {
   __shared__ T sv[32];
@@ -97,20 +83,20 @@ __device__ __forceinline__ void argreduce_rows(const T* x, T* values, long long*
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int nwarps = (blockDim.x + 31) >> 5;
   const long long kNone = 0x7fffffffffffffffLL;
-  const T ident = kMax ? neg_inf(T(0)) : -neg_inf(T(0));
+  const T ident = kMax ? -math::hd_infinity<T>() : math::hd_infinity<T>();
   for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = x + r * cols;
     T bv = ident;
     long long bi = kNone;
     for (long long j = threadIdx.x; j < cols; j += blockDim.x)
-      if (arg_better<kMax>(row[j], j, bv, bi)) {
+      if (arg_better<Sel>(row[j], j, bv, bi)) {
         bv = row[j];
         bi = j;
       }
     for (int o = 16; o > 0; o >>= 1) {
       const T v = __shfl_down_sync(0xffffffffu, bv, o);
       const long long i = __shfl_down_sync(0xffffffffu, bi, o);
-      if (arg_better<kMax>(v, i, bv, bi)) {
+      if (arg_better<Sel>(v, i, bv, bi)) {
         bv = v;
         bi = i;
       }
@@ -127,7 +113,7 @@ __device__ __forceinline__ void argreduce_rows(const T* x, T* values, long long*
       for (int o = 16; o > 0; o >>= 1) {
         const T v = __shfl_down_sync(0xffffffffu, bv, o);
         const long long i = __shfl_down_sync(0xffffffffu, bi, o);
-        if (arg_better<kMax>(v, i, bv, bi)) {
+        if (arg_better<Sel>(v, i, bv, bi)) {
           bv = v;
           bi = i;
         }
@@ -142,22 +128,20 @@ __device__ __forceinline__ void argreduce_rows(const T* x, T* values, long long*
 
 template <class T>
 __device__ __forceinline__ void var_rows(const T* x, T* out, long long rows, long long cols,
-                                         long long correction) {
-  using A = fg::math::acc_t<T>;
+                                         double correction) {
+  using A = math::acc_t<T>;
   __shared__ A scratch[33];
   for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = x + r * cols;
     A s = A(0);
     for (long long j = threadIdx.x; j < cols; j += blockDim.x) s += static_cast<A>(row[j]);
-    const A mean = block_reduce<SumOp>(s, A(0), scratch) / A(cols);
+    const A mean = block_reduce<math::SumReduce>(s, A(0), scratch) / A(cols);
     A ss = A(0);
-    for (long long j = threadIdx.x; j < cols; j += blockDim.x) {
-      const A d = static_cast<A>(row[j]) - mean;
-      ss += d * d;
-    }
-    ss = block_reduce<SumOp>(ss, A(0), scratch);
-    const long long dof = cols - correction;
-    if (threadIdx.x == 0) out[r] = static_cast<T>(ss / A(dof > 0 ? dof : 0));
+    for (long long j = threadIdx.x; j < cols; j += blockDim.x)
+      ss += math::SqDevMap::apply(static_cast<A>(row[j]), mean);
+    ss = block_reduce<math::SumReduce>(ss, A(0), scratch);
+    if (threadIdx.x == 0)
+      out[r] = static_cast<T>(math::var_finalize(ss, A(cols), A(correction)));
   }
 }
 
@@ -177,11 +161,11 @@ __device__ __forceinline__ void var_rows(const T* x, T* out, long long rows, lon
   FG_CUDA_F32(FG_CUDA_REDUCE_KERNELS_T(op, Red, float, f32)) \
   FG_CUDA_F64(FG_CUDA_REDUCE_KERNELS_T(op, Red, double, f64))
 
-#define FG_CUDA_ARGREDUCE_KERNELS_T(op, kMax, T, sfx)                                         \
+#define FG_CUDA_ARGREDUCE_KERNELS_T(op, Sel, kMax, T, sfx)                                         \
   extern "C" __global__ void argreduce_rows_##op##_##sfx(const T* x, T* values,              \
                                                          long long* indices, long long rows, \
                                                          long long cols) {                   \
-    fg::cuda::argreduce_rows<kMax, T>(x, values, indices, rows, cols);                        \
+    fg::cuda::argreduce_rows<fg::math::Sel, kMax, T>(x, values, indices, rows, cols);         \
   }
 
 // X(op, flavour): the reductions generated below (Python's REDUCE_OPS mirrors this list).
@@ -192,14 +176,14 @@ __device__ __forceinline__ void var_rows(const T* x, T* out, long long rows, lon
   X(min, MinRed)
 
 FG_CUDA_REDUCE_OPS(FG_CUDA_REDUCE_KERNELS)
-FG_CUDA_F32(FG_CUDA_ARGREDUCE_KERNELS_T(max, true, float, f32))
-FG_CUDA_F64(FG_CUDA_ARGREDUCE_KERNELS_T(max, true, double, f64))
-FG_CUDA_F32(FG_CUDA_ARGREDUCE_KERNELS_T(min, false, float, f32))
-FG_CUDA_F64(FG_CUDA_ARGREDUCE_KERNELS_T(min, false, double, f64))
+FG_CUDA_F32(FG_CUDA_ARGREDUCE_KERNELS_T(max, ArgMax, true, float, f32))
+FG_CUDA_F64(FG_CUDA_ARGREDUCE_KERNELS_T(max, ArgMax, true, double, f64))
+FG_CUDA_F32(FG_CUDA_ARGREDUCE_KERNELS_T(min, ArgMin, false, float, f32))
+FG_CUDA_F64(FG_CUDA_ARGREDUCE_KERNELS_T(min, ArgMin, false, double, f64))
 
 #define FG_CUDA_VAR_KERNEL_T(T, sfx)                                                      \
   extern "C" __global__ void var_rows_##sfx(const T* x, T* out, long long rows,          \
-                                            long long cols, long long correction) {      \
+                                            long long cols, double correction) {         \
     fg::cuda::var_rows<T>(x, out, rows, cols, correction);                                \
   }
 FG_CUDA_F32(FG_CUDA_VAR_KERNEL_T(float, f32))

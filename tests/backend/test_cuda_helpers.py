@@ -131,15 +131,17 @@ def test_reduction_plan(shape, axes, expect):
 
 
 @pytest.mark.parametrize(("axes", "ndim", "expect"), [
-    (None, 3, (0, 1, 2)), (-1, 3, (2,)), ((2, 0, -3), 3, (0, 2)), ((), 2, ()), (None, 0, ()),
+    (None, 3, (0, 1, 2)), (-1, 3, (2,)), ((2, 0, -2), 3, (0, 1, 2)), ((), 2, ()), (None, 0, ()),
 ])
 def test_normalize_axes(axes, ndim, expect):
     assert cb.normalize_axes(axes, ndim) == expect
 
 
-def test_normalize_axes_out_of_range():
+def test_normalize_axes_out_of_range_or_repeated():
     with pytest.raises(ValueError, match="out of range"):
         cb.normalize_axes(3, 3)
+    with pytest.raises(ValueError, match="duplicate"):
+        cb.normalize_axes((2, -1), 3)
 
 
 def test_optim_table_layout():

@@ -99,8 +99,9 @@ def kernel_names() -> dict[str, list[str]]:
         "optim": ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
                   "grad_norm_partial", "scale_step", "clamp_step"],
         "norm": ["batch_norm_forward", "batch_norm_backward"],
-        "loss": ["softmax_forward", "log_softmax_forward", "softmax_backward",
-                 "log_softmax_backward", "cross_entropy_forward", "cross_entropy_backward"],
+        "loss": [f"{k}_{d}" for k in ("softmax", "log_softmax", "softmax_cross_entropy",
+                                      "nll_loss", "bce_with_logits", "mse_loss")
+                 for d in ("forward", "backward")],
         "random": ["dropout_forward", "dropout_backward"],
     }
 
@@ -205,17 +206,20 @@ def reduction_plan(shape: Sequence[int], axes: Sequence[int]) -> tuple[str, tupl
 
 
 def normalize_axes(axes: Sequence[int] | int | None, ndim: int) -> tuple[int, ...]:
-    """Sorted unique non-negative axes (None: all); IndexError-like ValueError when out of range."""
+    """Sorted non-negative axes (None: all; a 0-d array has none); ValueError when out of range
+    or repeated (as the CPU backend)."""
     if axes is None or ndim == 0:
         return tuple(range(ndim))
     if isinstance(axes, (int, np.integer)):
         axes = (int(axes),)
-    out = set()
+    out = []
     for a in axes:
         a = int(a)
         if not -ndim <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for an array of {ndim} dims")
-        out.add(a % ndim if ndim else 0)
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicate axes {tuple(axes)} for an array of {ndim} dims")
     return tuple(sorted(out))
 
 
@@ -354,6 +358,14 @@ class CUDABackend:
 
     # ==== storage ===============================================================================
     def asarray(self, data: Any, dtype: Any = None) -> Any:
+        # NOTE: a scalar becomes a fill kernel (its value is a kernel argument), not a
+        # host-to-device copy: cheaper, and capturable in a CUDA graph (a copy from pageable
+        # host memory is not). Autograd makes such scalars in backward (e.g. 1/n for mean).
+        if isinstance(data, (int, float, np.generic)) and not isinstance(data, bool) or (
+                isinstance(data, np.ndarray) and data.ndim == 0):
+            value = data[()] if isinstance(data, np.ndarray) else data
+            dt = np.dtype(dtype) if dtype is not None else np.asarray(value).dtype
+            return self.cp.full((), value, dtype=dt)
         return self.cp.asarray(data, dtype=dtype)
 
     def to_numpy(self, a: Any) -> np.ndarray:
@@ -500,8 +512,12 @@ class CUDABackend:
         if name not in ("max", "min"):
             raise ValueError(f"reduce_with_index: expected 'max' or 'min', got {name!r}")
         dt = self._float(x, "x")
-        (ax,) = normalize_axes(axis, x.ndim) if x.ndim else (0,)
-        length = x.shape[ax] if x.ndim else 1
+        if x.ndim == 0:
+            if int(axis) not in (0, -1):
+                raise ValueError(f"axis {axis} is out of range for an array of 0 dims")
+            return x.copy(), self.cp.zeros((), np.int64)
+        (ax,) = normalize_axes(axis, x.ndim)
+        length = x.shape[ax]
         if length == 0:
             raise ValueError(f"arg{name}: cannot reduce an empty axis (input shape {x.shape})")
         kept = tuple(s for d, s in enumerate(x.shape) if d != ax)
@@ -510,13 +526,13 @@ class CUDABackend:
         indices = self.cp.empty(out_shape, np.int64)
         if values.size == 0:
             return values, indices
-        xc = self.cp.ascontiguousarray(self.cp.moveaxis(x, ax, -1) if x.ndim else x.reshape(1))
+        xc = self.cp.ascontiguousarray(self.cp.moveaxis(x, ax, -1))
         rows = values.size
         self._run("reduce", f"argreduce_rows_{name}", dt, min(rows, MAX_GRID),
                      ROW_BLOCK, (xc, values, indices, np.int64(rows), np.int64(length)))
         return values, indices
 
-    def var(self, x: Any, axes: Sequence[int] | None, correction: int, keepdim: bool) -> Any:
+    def var(self, x: Any, axes: Sequence[int] | None, correction: float, keepdim: bool) -> Any:
         dt = self._float(x, "x")
         ax = normalize_axes(axes, x.ndim)
         out = self.cp.empty(self._reduce_shapes(x, ax, keepdim), dt)
@@ -526,7 +542,7 @@ class CUDABackend:
         xc = self.cp.ascontiguousarray(x.transpose(tuple(kept) + ax))
         length = math.prod(x.shape[d] for d in ax)
         self._run("reduce", "var_rows", dt, min(out.size, MAX_GRID), ROW_BLOCK,
-                     (xc, out, np.int64(out.size), np.int64(length), np.int64(int(correction))))
+                     (xc, out, np.int64(out.size), np.int64(length), np.float64(correction)))
         return out
 
     def sum_to_shape(self, g: Any, shape: tuple[int, ...]) -> Any:
@@ -541,6 +557,8 @@ class CUDABackend:
         for i, s in enumerate(shape):
             if s != 1 and g.shape[lead + i] != s:
                 raise ValueError(f"cannot sum shape {g.shape} down to {shape}")
+        if not axes:  # only size-1 dims that were already 1: a reshape
+            return g.reshape(shape)
         return self.reduce("sum", g, axes, True).reshape(shape)
 
     # ==== matmul (cuBLAS + cuda/matmul.cu) ==============================================================
@@ -647,12 +665,16 @@ class CUDABackend:
         if total == 0:
             return
         words, h0 = optim_table(ptrs, sizes, hyper)
-        if self._capture is not None:
-            buf = self._capture.optim_buffer(words, h0, kind, len(sizes))
-        else:
-            buf = self.cp.asarray(words)
+        buf = self._device_table(words, h0, kind, len(sizes))
         self._run("optim", kernel, dt, grid_for(total), BLOCK,
-                  (buf, np.int32(len(sizes)), buf[h0:], *args))
+                  (buf, np.int32(len(sizes)), buf[h0:].view(np.float64), *args))
+
+    def _device_table(self, words: np.ndarray, h0: int, kind: str, count: int) -> Any:
+        """The table on the device: uploaded now, or (under graph capture) a persistent buffer
+        that fusegrad.cuda.graphs fills and refreshes before each replay."""
+        if self._capture is not None:
+            return self._capture.optim_buffer(words, h0, kind, count)
+        return self.cp.asarray(words)
 
     @staticmethod
     def _per_param(value: Any, n: int) -> list:
@@ -733,7 +755,8 @@ class CUDABackend:
         blocks = grid_for(total)
         partials = self.cp.empty(blocks, np.float64)
         is_inf = np.int32(math.isinf(norm_type))
-        table = self.cp.asarray(optim_table(ptrs, sizes, [])[0])
+        words, h0 = optim_table(ptrs, sizes, [])
+        table = self._device_table(words, h0, "table", len(sizes))
         self._run("optim", "grad_norm_partial", dt, blocks, BLOCK,
                   (table, np.int32(len(sizes)), np.float64(norm_type), is_inf, partials))
         self._run("optim", "grad_norm_finish_f64", dt, 1, ROW_BLOCK,
@@ -750,16 +773,16 @@ class CUDABackend:
         if sum(sizes) == 0:
             return
         if isinstance(factor, self.cp.ndarray):
-            words, _ = optim_table(ptrs, sizes, [])
-            table = self.cp.asarray(words)
+            words, h0 = optim_table(ptrs, sizes, [])
+            table = self._device_table(words, h0, "table", len(sizes))
             f = factor.reshape(()).astype(np.float64, copy=False)
             self._run("optim", "scale_step", dt, grid_for(sum(sizes)), BLOCK,
                       (table, np.int32(len(sizes)), f))
         else:
             words, h0 = optim_table(ptrs, sizes, [float(factor)])
-            buf = self.cp.asarray(words)
+            buf = self._device_table(words, h0, "table", len(sizes))
             self._run("optim", "scale_step", dt, grid_for(sum(sizes)), BLOCK,
-                      (buf, np.int32(len(sizes)), buf[h0:]))
+                      (buf, np.int32(len(sizes)), buf[h0:].view(np.float64)))
 
     def clamp_(self, arrays, lo, hi) -> None:
         arrays = list(arrays)
@@ -769,9 +792,317 @@ class CUDABackend:
         sizes = [a.size for a in arrays]
         if sum(sizes) == 0:
             return
-        table = self.cp.asarray(optim_table(ptrs, sizes, [])[0])
+        words, h0 = optim_table(ptrs, sizes, [])
+        table = self._device_table(words, h0, "table", len(sizes))
         self._run("optim", "clamp_step", dt, grid_for(sum(sizes)), BLOCK,
                   (table, np.int32(len(sizes)), np.float64(lo), np.float64(hi)))
+
+    # ==== norm (cuda/norm.cu) ===========================================================================
+    # Batch norm over (N, C) or (N, C, L): one fused kernel each way, one block per channel.
+    def _contig(self, a: Any) -> Any:
+        return None if a is None else self.cp.ascontiguousarray(a)
+
+    def _ptr(self, a: Any) -> Any:
+        """A kernel argument for an optional array: the array, or a null pointer."""
+        return _NULL if a is None else a
+
+    @staticmethod
+    def _ncl(x: Any) -> tuple[int, int, int]:
+        if x.ndim < 2:
+            raise ValueError(f"batch_norm: expected (N, C) or (N, C, L) input, got shape {x.shape}")
+        return x.shape[0], x.shape[1], math.prod(x.shape[2:])
+
+    def batch_norm_forward(self, x, weight, bias, running_mean, running_var, *, batch_stats,
+                           momentum_factor, eps):
+        dt = self._float(x, "x")
+        x = self.cp.ascontiguousarray(x)
+        n, c, l = self._ncl(x)
+        for a, nm in ((running_mean, "running_mean"), (running_var, "running_var")):
+            if a is not None and not a.flags.c_contiguous:
+                raise ValueError(f"{nm} must be C-contiguous (it is updated in place)")
+        if not batch_stats and (running_mean is None or running_var is None):
+            raise ValueError("batch_norm: running_mean and running_var are required in eval mode")
+        y = self.cp.empty_like(x)
+        save_mean = self.cp.empty(c, dt)
+        save_invstd = self.cp.empty(c, dt)
+        if c:
+            self._run("norm", "batch_norm_forward", dt, min(c, MAX_GRID), ROW_BLOCK,
+                      (x, self._ptr(self._contig(weight)), self._ptr(self._contig(bias)), y,
+                       save_mean, save_invstd, self._ptr(running_mean), self._ptr(running_var),
+                       np.int64(n), np.int64(c), np.int64(l), np.int32(bool(batch_stats)),
+                       np.float64(momentum_factor), np.float64(eps)))
+        return y, save_mean, save_invstd
+
+    def batch_norm_backward(self, x, gy, weight, save_mean, save_invstd, *, batch_stats,
+                            need_input=True, need_params=True):
+        dt = self._float(x, "x")
+        x = self.cp.ascontiguousarray(x)
+        gy = self.cp.ascontiguousarray(gy, dtype=dt)
+        n, c, l = self._ncl(x)
+        gx = self.cp.empty_like(x) if need_input else None
+        gw = self.cp.empty(c, dt) if need_params else None
+        gb = self.cp.empty(c, dt) if need_params else None
+        if c and (need_input or need_params):
+            self._run("norm", "batch_norm_backward", dt, min(c, MAX_GRID), ROW_BLOCK,
+                      (x, gy, self._ptr(self._contig(weight)), self._contig(save_mean),
+                       self._contig(save_invstd), self._ptr(gx), self._ptr(gw), self._ptr(gb),
+                       np.int64(n), np.int64(c), np.int64(l), np.int32(bool(batch_stats))))
+        return gx, gw, gb
+
+    # ==== loss (cuda/loss.cu) ===========================================================================
+    # Row kernels on the last axis of C-contiguous arrays. Sums and "mean" denominators stay on
+    # the device (0-d arrays): no host round trip anywhere in a training step.
+    def _rows(self, x: Any) -> tuple[Any, int, int]:
+        x = self.cp.ascontiguousarray(x)
+        if x.ndim < 1:
+            raise ValueError("expected at least 1 dimension")
+        c = x.shape[-1]
+        return x, (x.size // c if c else 0), c
+
+    def _softmax(self, name: str, x: Any) -> Any:
+        dt = self._float(x, "x")
+        x, rows, c = self._rows(x)
+        y = self.cp.empty_like(x)
+        if rows and c:
+            self._run("loss", name, dt, min(rows, MAX_GRID), ROW_BLOCK,
+                      (x, y, np.int64(rows), np.int64(c)))
+        return y
+
+    def _softmax_bwd(self, name: str, y: Any, gy: Any) -> Any:
+        dt = self._float(y, "y")
+        y, rows, c = self._rows(y)
+        gy = self.cp.ascontiguousarray(gy, dtype=dt)
+        if gy.shape != y.shape:
+            raise ValueError(f"gy has shape {gy.shape} but y has shape {y.shape}")
+        gx = self.cp.empty_like(y)
+        if rows and c:
+            self._run("loss", name, dt, min(rows, MAX_GRID), ROW_BLOCK,
+                      (y, gy, gx, np.int64(rows), np.int64(c)))
+        return gx
+
+    def softmax_forward(self, x):
+        return self._softmax("softmax_forward", x)
+
+    def log_softmax_forward(self, x):
+        return self._softmax("log_softmax_forward", x)
+
+    def softmax_backward(self, y, gy):
+        return self._softmax_bwd("softmax_backward", y, gy)
+
+    def log_softmax_backward(self, y, gy):
+        return self._softmax_bwd("log_softmax_backward", y, gy)
+
+    def _labels(self, labels: Any, n: int, c: int, ignore_index: int) -> Any:
+        labels = self.cp.asarray(labels)
+        if labels.dtype != np.int64:
+            raise TypeError(f"labels: expected int64 class indices, got {labels.dtype}")
+        labels = self.cp.ascontiguousarray(labels).reshape(-1)
+        if labels.size != n:
+            raise ValueError(f"labels: expected shape ({n},), got {labels.shape}")
+        if self._sync and n:  # debug mode: the CPU's IndexError (Note [bad labels on the GPU])
+            bad = ((labels < 0) | (labels >= c)) & (labels != ignore_index)
+            if bool(bad.any()):
+                v = int(labels[bad][0])
+                raise IndexError(f"Target {v} is out of bounds: labels must be in [0, {c}) "
+                                 f"(n_classes = {c}) or equal ignore_index {ignore_index}")
+        return labels
+
+    def _class_weight(self, weight: Any, c: int, dt: np.dtype) -> Any:
+        if weight is None:
+            return _NULL
+        if weight.dtype != dt or weight.size != c:
+            raise ValueError(f"weight: expected {c} {dt} values, got shape {weight.shape} "
+                             f"{weight.dtype}")
+        return self.cp.ascontiguousarray(weight).reshape(-1)
+
+    def _reduce_loss(self, loss: Any, weight_sum: Any, reduction: str) -> Any:
+        """'none': per-row/element losses; 'sum' / 'mean': a 0-d device array (mean divides by
+        weight_sum, a 0-d device array; 0/0 is NaN as in PyTorch)."""
+        if reduction == "none":
+            return loss
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        total = self.reduce("sum", loss.reshape(-1), None, False)
+        return total if reduction == "sum" else self.binary_forward("div", total, weight_sum)
+
+    def _upstream(self, gy: Any, like: Any, n: int) -> tuple[Any, np.int64]:
+        """gy as a contiguous array of like's dtype and its stride per row (0: one scalar)."""
+        gy = self.cp.ascontiguousarray(gy, dtype=like.dtype)
+        if gy.size == 1:
+            return gy, np.int64(0)
+        if gy.size == n:
+            return gy, np.int64(1)
+        raise ValueError(f"gy: expected 1 or {n} elements, got shape {gy.shape}")
+
+    def _mean_scale_ptr(self, reduction: str, total: Any, dt: np.dtype) -> Any:
+        """1/total on the device for 'mean' (inf when total is 0, as the CPU), else null."""
+        if reduction != "mean":
+            return _NULL
+        total = self.cp.asarray(total, dtype=dt).reshape(())
+        return self.binary_forward("div", self.asarray(1.0, dt), total)
+
+    def softmax_cross_entropy_forward(self, logits, labels, weight, *, ignore_index,
+                                      label_smoothing, reduction):
+        dt = self._float(logits, "logits")
+        logits = self.cp.ascontiguousarray(logits)
+        if logits.ndim != 2:
+            raise ValueError(f"logits: expected a 2-D (N, C) array, got shape {logits.shape}")
+        n, c = logits.shape
+        lab = self._labels(labels, n, c, int(ignore_index))
+        w = self._class_weight(weight, c, dt)
+        loss = self.cp.empty(n, dt)
+        row_w = self.cp.empty(n, dt)
+        lse = self.cp.empty(n, dt)
+        if n:
+            self._run("loss", "softmax_cross_entropy_forward", dt, min(n, MAX_GRID), ROW_BLOCK,
+                      (logits, lab, w, loss, row_w, lse, np.int64(n), np.int64(c),
+                       np.int64(ignore_index), self._scalar(dt, label_smoothing)))
+        ws = self.reduce("sum", row_w, None, False)
+        return self._reduce_loss(loss, ws, reduction), lse, ws
+
+    def softmax_cross_entropy_backward(self, logits, labels, weight, lse, total_weight, gy, *,
+                                       ignore_index, label_smoothing, reduction):
+        dt = self._float(logits, "logits")
+        logits = self.cp.ascontiguousarray(logits)
+        n, c = logits.shape
+        lab = self._labels(labels, n, c, int(ignore_index))
+        gy, stride = self._upstream(gy, logits, n)
+        gx = self.cp.empty_like(logits)
+        if n and c:
+            self._run("loss", "softmax_cross_entropy_backward", dt, min(n, MAX_GRID), ROW_BLOCK,
+                      (logits, lab, self._class_weight(weight, c, dt),
+                       self.cp.ascontiguousarray(lse), gy, stride, gx, np.int64(n), np.int64(c),
+                       np.int64(ignore_index), self._scalar(dt, label_smoothing),
+                       self._scalar(dt, 1.0), self._mean_scale_ptr(reduction, total_weight, dt)))
+        return gx
+
+    def nll_loss_forward(self, x, labels, weight, *, ignore_index, reduction):
+        dt = self._float(x, "x")
+        x = self.cp.ascontiguousarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x: expected a 2-D (N, C) array, got shape {x.shape}")
+        n, c = x.shape
+        lab = self._labels(labels, n, c, int(ignore_index))
+        loss = self.cp.empty(n, dt)
+        row_w = self.cp.empty(n, dt)
+        if n:
+            self._run("loss", "nll_loss_forward", dt, grid_for(n), BLOCK,
+                      (x, lab, self._class_weight(weight, c, dt), loss, row_w, np.int64(n),
+                       np.int64(c), np.int64(ignore_index)))
+        ws = self.reduce("sum", row_w, None, False)
+        return self._reduce_loss(loss, ws, reduction), ws
+
+    def nll_loss_backward(self, labels, weight, total_weight, gy, *, shape, dtype, ignore_index,
+                          reduction):
+        dt = np.dtype(dtype)
+        n, c = shape
+        gx = self.cp.empty(shape, dt)
+        lab = self._labels(labels, n, c, int(ignore_index))
+        gy, stride = self._upstream(gy, gx, n)
+        if gx.size:
+            self._run("loss", "nll_loss_backward", dt, grid_for(gx.size), BLOCK,
+                      (lab, self._class_weight(weight, c, dt), gy, stride, gx, np.int64(n),
+                       np.int64(c), np.int64(ignore_index), self._scalar(dt, 1.0),
+                       self._mean_scale_ptr(reduction, total_weight, dt)))
+        return gx
+
+    def _pointwise_loss_inputs(self, x: Any, target: Any, extra: Any = None) -> tuple:
+        dt = self._float(x, "input")
+        x = self.cp.ascontiguousarray(x)
+        t = self.cp.ascontiguousarray(target, dtype=dt)
+        if t.shape != x.shape:
+            raise ValueError(f"target has shape {t.shape} but input has shape {x.shape}")
+        if extra is not None:
+            extra = self.cp.ascontiguousarray(extra, dtype=dt)
+            if extra.size != x.size:
+                raise ValueError(f"pos_weight: expected {x.size} elements, got shape {extra.shape}")
+        return dt, x, t, extra
+
+    def _pointwise_reduce(self, loss: Any, reduction: str) -> Any:
+        if reduction == "none":
+            return loss
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        return self.reduce(reduction, loss.reshape(-1), None, False)
+
+    def _mean_scale(self, reduction: str, n: int) -> float:
+        if reduction != "mean":
+            return 1.0
+        return 1.0 / n if n else float("inf")
+
+    def bce_with_logits_forward(self, x, target, pos_weight, *, reduction):
+        dt, x, t, q = self._pointwise_loss_inputs(x, target, pos_weight)
+        loss = self.cp.empty_like(x)
+        if x.size:
+            self._run("loss", "bce_with_logits_forward", dt, grid_for(x.size), BLOCK,
+                      (x, t, self._ptr(q), loss, np.int64(x.size)))
+        return self._pointwise_reduce(loss, reduction)
+
+    def bce_with_logits_backward(self, x, target, pos_weight, gy, *, reduction):
+        dt, x, t, q = self._pointwise_loss_inputs(x, target, pos_weight)
+        gy, stride = self._upstream(gy, x, x.size)
+        gx = self.cp.empty_like(x)
+        if x.size:
+            self._run("loss", "bce_with_logits_backward", dt, grid_for(x.size), BLOCK,
+                      (x, t, self._ptr(q), gy, stride, gx, np.int64(x.size),
+                       self._scalar(dt, self._mean_scale(reduction, x.size)), _NULL))
+        return gx
+
+    def mse_loss_forward(self, x, target, *, reduction):
+        dt, x, t, _ = self._pointwise_loss_inputs(x, target)
+        loss = self.cp.empty_like(x)
+        if x.size:
+            self._run("loss", "mse_loss_forward", dt, grid_for(x.size), BLOCK,
+                      (x, t, loss, np.int64(x.size)))
+        return self._pointwise_reduce(loss, reduction)
+
+    def mse_loss_backward(self, x, target, gy, *, reduction, need_target=False):
+        dt, x, t, _ = self._pointwise_loss_inputs(x, target)
+        gy, stride = self._upstream(gy, x, x.size)
+        gx = self.cp.empty_like(x)
+        gt = self.cp.empty_like(x) if need_target else None
+        if x.size:
+            self._run("loss", "mse_loss_backward", dt, grid_for(x.size), BLOCK,
+                      (x, t, gy, stride, gx, self._ptr(gt), np.int64(x.size),
+                       self._scalar(dt, self._mean_scale(reduction, x.size)), _NULL))
+        return gx, gt
+
+    # ==== random (cuda/random.cu) =======================================================================
+    # Same Philox stream as the CPU (csrc/math/random.h): equal (seed, offset) give equal masks.
+    @staticmethod
+    def _dropout_scale(p: float) -> float:
+        return 0.0 if p >= 1.0 else 1.0 / (1.0 - float(p))
+
+    def dropout_forward(self, x, p, seed, offset=0):
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        if self._capture is not None:  # the seed would be frozen into the graph
+            self._capture.unsupported("dropout")
+        dt = self._float(x, "x")
+        x = self.cp.ascontiguousarray(x)
+        y = self.cp.empty_like(x)
+        mask = self.cp.empty(x.shape, np.bool_)
+        n = x.size
+        if n:
+            self._run("random", "dropout_forward", dt, grid_for(-(-n // 4)), BLOCK,
+                      (x, y, mask, np.int64(n), np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
+                       np.uint64(int(offset) & 0xFFFFFFFFFFFFFFFF), np.float64(p),
+                       self._scalar(dt, self._dropout_scale(p))))
+        return y, mask
+
+    def dropout_backward(self, gy, mask, p):
+        dt = self._float(gy, "gy")
+        gy = self.cp.ascontiguousarray(gy)
+        mask = self.cp.ascontiguousarray(mask)
+        if mask.dtype != np.bool_ or mask.shape != gy.shape:
+            raise ValueError(f"mask: expected a bool array of shape {gy.shape}, got "
+                             f"{mask.dtype} {mask.shape}")
+        gx = self.cp.empty_like(gy)
+        if gy.size:
+            self._run("random", "dropout_backward", dt, grid_for(gy.size), BLOCK,
+                      (gy, mask, gx, np.int64(gy.size), self._scalar(dt, self._dropout_scale(float(p)))))
+        return gx
 
 
 def _broadcast_shape(a: tuple, b: tuple) -> tuple:
