@@ -254,3 +254,121 @@ def test_grad_norm_scale_clamp(cpu, gpu, norm_type, dtype, rng):
     gpu.clamp_(dev, -0.3, 0.2)
     for a, b in zip(grads, dev):
         close(b, a, dtype)
+
+
+# ---- norm / loss / random ----------------------------------------------------------------------
+@pytest.mark.parametrize("batch_stats", [True, False])
+@pytest.mark.parametrize("shape", [(128, 512), (16, 3, 50), (1, 4), (700, 3)], ids=str)
+def test_batch_norm(cpu, gpu, shape, batch_stats, dtype, rng):
+    x = (rng.standard_normal(shape) * 3 + 50).astype(dtype)  # |mean| >> std
+    c = shape[1]
+    w, b = rng.uniform(0.5, 2, c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    rm, rv = rng.standard_normal(c).astype(dtype), rng.uniform(0.5, 2, c).astype(dtype)
+    rm_g, rv_g = gpu.asarray(rm), gpu.asarray(rv)
+    kw = dict(batch_stats=batch_stats, momentum_factor=0.1, eps=1e-5)
+    y, m, s = cpu.batch_norm_forward(x, w, b, rm, rv, **kw)
+    yg, mg, sg = gpu.batch_norm_forward(gpu.asarray(x), gpu.asarray(w), gpu.asarray(b), rm_g,
+                                        rv_g, **kw)
+    n = x.size // c
+    for got, want in ((yg, y), (mg, m), (sg, s), (rm_g, rm), (rv_g, rv)):
+        close(got, want, dtype, n_terms=n, what="batch_norm forward")
+    gy = rng.standard_normal(shape).astype(dtype)
+    want = cpu.batch_norm_backward(x, gy, w, m, s, batch_stats=batch_stats)
+    got = gpu.batch_norm_backward(gpu.asarray(x), gpu.asarray(gy), gpu.asarray(w), mg, sg,
+                                  batch_stats=batch_stats)
+    for g, e in zip(got, want):
+        close(g, e, dtype, n_terms=n, what="batch_norm backward")
+
+
+@pytest.mark.parametrize("shape", [(128, 10), (3, 1000), (2, 3, 7)], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax(cpu, gpu, name, shape, dtype, rng):
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    y = getattr(cpu, f"{name}_forward")(x)
+    yg = getattr(gpu, f"{name}_forward")(gpu.asarray(x))
+    close(yg, y, dtype, n_terms=shape[-1])
+    close(getattr(gpu, f"{name}_backward")(yg, gpu.asarray(gy)),
+          getattr(cpu, f"{name}_backward")(y, gy), dtype, n_terms=shape[-1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_softmax_cross_entropy(cpu, gpu, reduction, smoothing, weighted, dtype, rng):
+    n, c = 130, 10
+    z = (rng.standard_normal((n, c)) * 5).astype(dtype)
+    z[0, 0] = 1e4  # extreme logits stay finite
+    labels = rng.integers(0, c, n).astype(np.int64)
+    labels[3] = -100
+    w = rng.uniform(0.5, 2, c).astype(dtype) if weighted else None
+    kw = dict(ignore_index=-100, label_smoothing=smoothing, reduction=reduction)
+    loss, lse, tw = cpu.softmax_cross_entropy_forward(z, labels, w, **kw)
+    zg, lg = gpu.asarray(z), gpu.asarray(labels)
+    wg = None if w is None else gpu.asarray(w)
+    loss_g, lse_g, tw_g = gpu.softmax_cross_entropy_forward(zg, lg, wg, **kw)
+    close(loss_g, loss, dtype, n_terms=n * c, what="loss")
+    close(lse_g, lse, dtype, n_terms=c, what="lse")
+    close(tw_g, tw, dtype, n_terms=n, what="total weight")
+    gy = rng.standard_normal(n).astype(dtype) if reduction == "none" else np.asarray(1.5, dtype)
+    gx = cpu.softmax_cross_entropy_backward(z, labels, w, lse, tw, gy, **kw)
+    gx_g = gpu.softmax_cross_entropy_backward(zg, lg, wg, lse_g, tw_g, gpu.asarray(gy), **kw)
+    close(gx_g, gx, dtype, n_terms=c, what="grad")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_bce_mse(cpu, gpu, reduction, dtype, rng):
+    x = rng.standard_normal((40, 7)).astype(dtype)
+    labels = rng.integers(0, 7, 40).astype(np.int64)
+    t = rng.uniform(0, 1, (40, 7)).astype(dtype)
+    q = rng.uniform(0.5, 2, (40, 7)).astype(dtype)
+    xg, lg, tg, qg = (gpu.asarray(a) for a in (x, labels, t, q))
+    loss, tw = cpu.nll_loss_forward(x, labels, None, ignore_index=-100, reduction=reduction)
+    loss_g, tw_g = gpu.nll_loss_forward(xg, lg, None, ignore_index=-100, reduction=reduction)
+    close(loss_g, loss, dtype, n_terms=40)
+    gy = np.ones(40, dtype) if reduction == "none" else np.asarray(0.5, dtype)
+    close(gpu.nll_loss_backward(lg, None, tw_g, gpu.asarray(gy), shape=(40, 7), dtype=dtype,
+                                ignore_index=-100, reduction=reduction),
+          cpu.nll_loss_backward(labels, None, tw, gy, shape=(40, 7), dtype=dtype,
+                                ignore_index=-100, reduction=reduction), dtype)
+    gy2 = np.ones((40, 7), dtype) if reduction == "none" else np.asarray(0.5, dtype)
+    close(gpu.bce_with_logits_forward(xg, tg, qg, reduction=reduction),
+          cpu.bce_with_logits_forward(x, t, q, reduction=reduction), dtype, n_terms=280)
+    close(gpu.bce_with_logits_backward(xg, tg, qg, gpu.asarray(gy2), reduction=reduction),
+          cpu.bce_with_logits_backward(x, t, q, gy2, reduction=reduction), dtype)
+    close(gpu.mse_loss_forward(xg, tg, reduction=reduction),
+          cpu.mse_loss_forward(x, t, reduction=reduction), dtype, n_terms=280)
+    for g, e in zip(gpu.mse_loss_backward(xg, tg, gpu.asarray(gy2), reduction=reduction,
+                                          need_target=True),
+                    cpu.mse_loss_backward(x, t, gy2, reduction=reduction, need_target=True)):
+        close(g, e, dtype)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("n", [1, 7, 1001])
+def test_dropout_mask_matches_cpu_bit_for_bit(cpu, gpu, n, p, dtype, rng):
+    x = rng.standard_normal(n).astype(dtype)
+    y, mask = cpu.dropout_forward(x, p, seed=1234, offset=56)
+    yg, mask_g = gpu.dropout_forward(gpu.asarray(x), p, seed=1234, offset=56)
+    np.testing.assert_array_equal(mask_g.get(), mask)
+    close(yg, y, dtype)
+    gy = rng.standard_normal(n).astype(dtype)
+    close(gpu.dropout_backward(gpu.asarray(gy), mask_g, p), cpu.dropout_backward(gy, mask, p),
+          dtype)
+
+
+# ---- through autograd: a small training loop on both devices -----------------------------------
+def test_tensor_moves_and_training_step_matches_cpu(rng):
+    import fusegrad as fg
+
+    x = rng.standard_normal((32, 8)).astype(np.float64)
+    w = rng.standard_normal((8, 3)).astype(np.float64)
+    results = []
+    for device in ("cpu", "cuda"):
+        wt = fg.tensor(w, device=device, requires_grad=True)
+        xt = fg.tensor(x, device=device)
+        loss = ((xt @ wt).tanh() ** 2).mean()
+        loss.backward()
+        results.append((loss.cpu().numpy(), wt.grad.cpu().numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)

@@ -350,6 +350,8 @@ class CUDABackend:
                 self._meta.clear()
             meta = self.cp.asarray(np.array(key, dtype=np.int64))
             self._meta[key] = meta
+        if self._capture is not None:  # the graph reads it on every replay: keep it alive
+            self._capture.keep.append(meta)
         return ndim, meta
 
     def _contig_over(self, a: Any, out_shape: tuple) -> Any:

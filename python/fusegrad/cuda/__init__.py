@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 from fusegrad.cuda import graphs
+from fusegrad.cuda.data import DeviceLoader
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,5 +67,5 @@ def synchronize() -> None:
         cp.cuda.runtime.deviceSynchronize()
 
 
-__all__ = ["current_device", "device_count", "graphs", "is_available", "synchronize",
+__all__ = ["DeviceLoader", "current_device", "device_count", "graphs", "is_available", "synchronize",
            "unavailable_reason"]

@@ -65,6 +65,7 @@ class _CaptureState:
     def __init__(self, cp: Any) -> None:
         self.cp = cp
         self.slots: list[_OptimSlot] = []
+        self.keep: list[Any] = []  # device arrays the graph reads (strided-layout tables)
 
     def optim_buffer(self, words: np.ndarray, h0: int, kind: str, count: int) -> Any:
         # Allocation is fine during capture (the private pool was warmed up); the contents are
@@ -93,6 +94,7 @@ class CapturedStep:
         self._static_inputs: list[Any] = []
         self._outputs: Any = None
         self._slots: list[_OptimSlot] = []
+        self._keep: list[Any] = []
         self._pool: Any = None
         self._cp: Any = None
 
@@ -191,6 +193,7 @@ class CapturedStep:
                     raise GraphCaptureUnsupported(
                         f"capture failed: {error.__class__.__name__}: {error}") from error
         self._graph, self._outputs, self._slots = graph, outputs, state.slots
+        self._keep = state.keep
         self._static_inputs = static
         self.captured = True
 
