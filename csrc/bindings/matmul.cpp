@@ -152,8 +152,8 @@ void bind_matmul(py::module_& m) {
   m.def("gemm_isa", &cpu::gemm_isa,
         "GEMM path in use: 'avx512', 'avx2' or 'base' (FUSEGRAD_GEMM_ISA forces one).");
   m.def("gemm_f32_lanes", &cpu::gemm_f32_lanes, "float32 lanes per FMA vector on the GEMM path.");
-  m.def("gemm_clock_ghz", &cpu::gemm_clock_ghz,
-        "Core clock estimated from a dependent-FMA chain (for peak-FLOP estimates).");
+  m.def("gemm_fma_peak_gflops", &cpu::gemm_fma_peak_gflops,
+        "float32 FMA throughput of one core on the GEMM path (GFLOP/s), for peak estimates.");
 }
 
 }  // namespace fg::bind

@@ -1,6 +1,8 @@
 // GEMM entry points (cpu/matmul.h): ISA dispatch, problem set-up, batching, bias gradient.
 #include "cpu/matmul.h"
 
+#include "cpu/parallel.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -45,9 +47,11 @@ const detail::GemmTable& table() {
   return t;
 }
 
+// Threads a GEMM may use: fg.set_num_threads / OMP_NUM_THREADS (cpu/parallel.h), and 1
+// inside a parallel region (the batched path's per-item calls).
 int max_threads() {
 #if defined(FG_OPENMP)
-  return omp_in_parallel() ? 1 : omp_get_max_threads();
+  return omp_in_parallel() ? 1 : num_threads();
 #else
   return 1;
 #endif
@@ -154,7 +158,7 @@ void bias_grad(const T* gy, T* gb, int64_t m, int64_t n, int64_t rs, int64_t cs)
 
 const char* gemm_isa() { return table().name; }
 int gemm_f32_lanes() { return table().f32_lanes; }
-double gemm_clock_ghz() { return table().clock_ghz(); }
+double gemm_fma_peak_gflops() { return table().fma_peak_gflops(); }
 
 #define FG_INSTANTIATE(T)                                                                      \
   template void gemm<T>(const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t,   \

@@ -30,7 +30,7 @@ enum class Activation : int { kNone = 0, kRelu = 1 };
 //   written, never read (C may not alias A, B or bias).
 //   bias: length n (added to every row) or nullptr. act: applied after the bias.
 //   k == 0 gives C = act(bias) (zeros without bias); m == 0 or n == 0 does nothing.
-//   Uses up to omp_get_max_threads() threads; small products run on the calling thread.
+//   Uses up to num_threads() threads (cpu/parallel.h); small products run on the calling thread.
 //   float32 accumulates in float (FMA where the ISA has it): results differ from a naive
 //   loop by rounding only, growing with k.
 template <class T>
@@ -56,10 +56,10 @@ void bias_grad(const T* gy, T* gb, int64_t m, int64_t n, int64_t rs, int64_t cs)
 // avx512 (read once) forces a path; a path the CPU lacks falls back to the best it has.
 const char* gemm_isa();
 
-// Lanes of one float32 FMA vector on the chosen path, and the core clock in GHz estimated from
-// a chain of dependent FMAs (4-cycle latency on current x86 cores); for the benchmark's peak.
+// Lanes of one float32 FMA vector on the chosen path, and the float32 FMA throughput of one
+// core on it (GFLOP/s, from independent FMA chains): the benchmark's peak and clock figures.
 int gemm_f32_lanes();
-double gemm_clock_ghz();
+double gemm_fma_peak_gflops();
 
 namespace detail {
 
@@ -85,7 +85,7 @@ struct GemmTable {
   void (*f32)(const GemmProblem<float>&);
   void (*f64)(const GemmProblem<double>&);
   int f32_lanes;
-  double (*clock_ghz)();
+  double (*fma_peak_gflops)();
 };
 
 GemmTable gemm_table_base();

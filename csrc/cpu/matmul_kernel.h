@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <new>
 #include <utility>
 
@@ -193,6 +194,12 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
   using V = typename Vec<T>::v;
   using U = typename Vec<T>::u;
   constexpr int W = Cfg<T>::W, MR = Cfg<T>::MR, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
+  // Pull the C tile toward L1 while the k loop runs: the store step's loads (and the write
+  // misses of the first KC block) otherwise stall on memory once per tile.
+  if (c_cs == 1) {
+    for (int i = 0; i < mr; ++i)
+      for (int j = 0; j < nr; j += 64 / int(sizeof(T))) __builtin_prefetch(c + i * c_rs + j, 1, 3);
+  }
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -355,31 +362,50 @@ void run(const GemmProblem<T>& g) {
 #endif
 }
 
-// Core clock from a chain of dependent FMAs (mul+add without FMA hardware): each link waits
-// for the previous one, 4 cycles on Intel since Skylake and AMD Zen. Best of a few tries.
-inline double clock_ghz() {
-  volatile double seed_x = 1.0, seed_y = 0.999999, seed_z = 1e-9;
-  double best_s = 1e300;
-  constexpr int64_t kLinks = int64_t(1) << 23;
-  for (int rep = 0; rep < 5; ++rep) {
-    double x = seed_x;
-    const double y = seed_y, z = seed_z;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < kLinks; ++i) x = x * y + z;
-    const auto t1 = std::chrono::steady_clock::now();
-    seed_x = x;  // keep the chain alive
-    best_s = std::min(best_s, std::chrono::duration<double>(t1 - t0).count());
-  }
-#if defined(__FMA__)
-  constexpr double kCyclesPerLink = 4.0;
+// Seconds of CPU time used by this thread (wall time where that is unavailable): on a
+// shared machine, time spent descheduled must not count as slow cycles.
+inline double thread_seconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 #else
-  constexpr double kCyclesPerLink = 8.0;  // mulsd + addsd, 4 cycles each
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 #endif
-  return double(kLinks) * kCyclesPerLink / best_s * 1e-9;
+}
+
+// float32 FMA throughput of this path on one core (GFLOP/s): as many independent vector
+// chains as the micro-tile has accumulators, so the clock is the one the GEMM itself gets
+// (wide-vector FMA load can run below the scalar turbo clock). Best of several tries.
+inline double fma_peak_gflops() {
+  using V = Vec<float>::v;
+  constexpr int W = Cfg<float>::W, kChains = Cfg<float>::MR * Cfg<float>::NV;
+  constexpr int64_t kIters = int64_t(1) << 16;
+  volatile float seed_y = 0.999999f, seed_z = 1e-9f, sink = 0.0f;
+  const V y = V{} + seed_y, z = V{} + seed_z;
+  double best_s = 1e300;
+  for (int rep = 0; rep < 15; ++rep) {
+    V acc[kChains];
+#pragma GCC unroll 32
+    for (int i = 0; i < kChains; ++i) acc[i] = V{} + float(i);
+    const double t0 = thread_seconds();
+    for (int64_t it = 0; it < kIters; ++it) {
+#pragma GCC unroll 32
+      for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * y + z;
+    }
+    const double t1 = thread_seconds();
+    float s = 0.0f;
+    for (int i = 0; i < kChains; ++i) s += acc[i][0];
+    sink = s;  // keep the chains alive
+    best_s = std::min(best_s, t1 - t0);
+  }
+  (void)sink;
+  return 2.0 * W * kChains * double(kIters) / best_s * 1e-9;
 }
 
 inline GemmTable make_table(const char* name) {
-  return GemmTable{name, &run<float>, &run<double>, Cfg<float>::W, &clock_ghz};
+  return GemmTable{name, &run<float>, &run<double>, Cfg<float>::W, &fma_peak_gflops};
 }
 
 }  // namespace fg::cpu::FG_GEMM_NS

@@ -57,3 +57,57 @@ def matmul(a: Any, b: Any) -> Tensor:
     if squeeze_b:
         return y.squeeze(-1)
     return y
+
+
+class Linear(Function):
+    """y = act(x Wᵀ + b), act = identity or ReLU, applied in the GEMM's store step.
+
+    x: (N, in), weight W: (out, in), bias b: (out,) or None. With g = gy (masked by y > 0
+    for ReLU, since y > 0 exactly where the pre-activation is > 0): gx = g W, gW = gᵀ x,
+    gb = column sums of g. The products read W, gᵀ and x as views (no transposed copies).
+    Saves x, W, and y for the ReLU variant.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Any, weight: Any, bias: Any, *, activation: str | None = None) -> Any:
+        y = ctx.backend.linear_forward(x, weight, bias, activation)
+        ctx.relu = activation == "relu"
+        ctx.save_for_backward(x, weight, y if ctx.relu else None)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, gy: Any) -> Any:
+        be = ctx.backend
+        x, weight, y = ctx.saved_tensors
+        if ctx.relu:
+            gy = be.unary_backward("relu", y, y, gy)
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = be.matmul(gy, weight) if need_x else None
+        gw = be.matmul(gy.T, x) if need_w else None
+        gb = be.bias_grad(gy) if need_b else None
+        return gx, gw, gb
+
+
+def _linear(x: Any, weight: Any, bias: Any, activation: str | None) -> Tensor:
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                         f"{tuple(weight.shape)} (expected (*, {weight.shape[-1]}) and (out, in))")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected "
+                         f"({weight.shape[0]},)")
+    if x.ndim == 2:
+        return Linear.apply(x, weight, bias, activation=activation)
+    # (*, in) inputs as PyTorch: flatten the leading dims into rows (a view), restore after.
+    lead = tuple(x.shape[:-1])
+    y = Linear.apply(x.reshape(-1, x.shape[-1]), weight, bias, activation=activation)
+    return y.reshape(*lead, weight.shape[0])
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x Wᵀ + b (PyTorch's ``F.linear``), bias added in the GEMM's store step."""
+    return _linear(x, weight, bias, None)
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """relu(x Wᵀ + b) in one GEMM pass; equal to ``relu(linear(x, weight, bias))``."""
+    return _linear(x, weight, bias, "relu")
