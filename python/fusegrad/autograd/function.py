@@ -22,6 +22,35 @@ from fusegrad.autograd import grad_mode
 from fusegrad.autograd.tensor import Tensor
 
 
+_NO_GRADS = [(False,) * n for n in range(64)]
+_new = object.__new__
+
+
+def _unpack(cls: Any, inputs: tuple) -> tuple:
+    """(arrays, needs_input_grad, device, backend) of apply()'s inputs; checks devices."""
+    arrays = []
+    needs = []
+    device = backend = None
+    for t in inputs:
+        if t is None:
+            arrays.append(None)
+            needs.append(False)
+            continue
+        if backend is None:
+            device = t.device
+            backend = t._backend
+        elif t.device != device:
+            raise RuntimeError(
+                f"{cls.__name__}: expected all tensors on the same device, "
+                f"got {device} and {t.device}"
+            )
+        arrays.append(t._data)
+        needs.append(t.requires_grad)
+    if backend is None:
+        raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input")
+    return arrays, tuple(needs), device, backend
+
+
 class Function:
     """Base class of array-level ops; an instance is the ctx and the graph node of one call."""
 
@@ -56,39 +85,29 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run forward on the inputs' arrays and, in grad mode, record a node for backward."""
-        arrays = []
-        device = None
-        needs = []
-        any_grad = False
-        for t in inputs:
-            if t is None:
-                arrays.append(None)
-                needs.append(False)
-                continue
-            if device is None:
-                device = t.device
-                backend = t._backend
-            elif t.device != device:
-                raise RuntimeError(
-                    f"{cls.__name__}: expected all tensors on the same device, "
-                    f"got {device} and {t.device}"
-                )
-            arrays.append(t._data)
-            rg = t.requires_grad
-            needs.append(rg)
-            any_grad = any_grad or rg
-        if device is None:
-            raise TypeError(f"{cls.__name__}.apply needs at least one Tensor input")
+        # NOTE: this is the per-op hot path (autograd overhead budget: a few us per op), so it
+        # avoids helper calls and builds each tuple once.
+        if len(inputs) == 1 and inputs[0] is not None:  # unary ops: the common case
+            t = inputs[0]
+            device, backend = t.device, t._backend
+            arrays = (t._data,)
+            needs = (t.requires_grad,)
+        else:
+            arrays, needs, device, backend = _unpack(cls, inputs)
 
         ctx = cls()
         ctx.backend = backend
-        record = any_grad and grad_mode._enabled[0]
-        ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *arrays, **params)
+        record = True in needs and grad_mode._enabled[0]
+        ctx.needs_input_grad = needs if record else _NO_GRADS[len(needs)]
+        out = cls.forward(ctx, *arrays, **params) if params else cls.forward(ctx, *arrays)
+        make = Tensor._make
         if not record:
             if type(out) is tuple:
-                return tuple(Tensor._make(o, device) for o in out)
-            return Tensor._make(out, device)
+                return tuple(make(o, device, backend) for o in out)
+            t = _new(Tensor)  # Tensor._make inlined: this is the hot path
+            t._data, t.device, t._backend = out, device, backend
+            t.requires_grad, t.grad, t.grad_fn, t._out_idx = False, None, None, 0
+            return t
         ctx.inputs = inputs
         if type(out) is tuple:
             ctx._n_out = len(out)
@@ -97,16 +116,16 @@ class Function:
             nd = ctx._non_diff
             res = []
             for i, o in enumerate(out):
-                t = Tensor._make(o, device)
+                t = make(o, device, backend)
                 if not any(o is a for a in nd):
                     t.requires_grad = True
                     t.grad_fn = ctx
                     t._out_idx = i
                 res.append(t)
             return tuple(res)
-        t = Tensor._make(out, device)
-        t.requires_grad = True
-        t.grad_fn = ctx
+        t = _new(Tensor)
+        t._data, t.device, t._backend = out, device, backend
+        t.requires_grad, t.grad, t.grad_fn, t._out_idx = True, None, ctx, 0
         return t
 
     def __repr__(self) -> str:

@@ -19,9 +19,9 @@ def _topo_order(roots: Sequence[Any]) -> list:
     order: list = []
     seen = set()
     for root in roots:
-        if root is None or id(root) in seen:
+        if root is None or root in seen:
             continue
-        seen.add(id(root))
+        seen.add(root)
         stack = [(root, iter(root.inputs))]
         while stack:
             node, it = stack[-1]
@@ -29,8 +29,8 @@ def _topo_order(roots: Sequence[Any]) -> list:
                 if t is None:
                     continue
                 child = t.grad_fn
-                if child is not None and id(child) not in seen:
-                    seen.add(id(child))
+                if child is not None and child not in seen:
+                    seen.add(child)
                     stack.append((child, iter(child.inputs)))
                     break
             else:
@@ -40,15 +40,15 @@ def _topo_order(roots: Sequence[Any]) -> list:
     return order
 
 
-def _unbroadcast(backend: Any, g: Any, shape: tuple) -> Any:
-    """Sum a gradient computed at a broadcast shape back down to ``shape``."""
-    if g.shape == shape:
-        return g
-    return backend.sum_to_shape(g, shape)
-
-
 def _accumulate(backend: Any, old: Any, g: Any) -> Any:
     return g if old is None else backend.binary_forward("add", old, g)
+
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Specify retain_graph=True if you need to backward "
+    "through the graph a second time."
+)
 
 
 def run_backward(
@@ -63,47 +63,60 @@ def run_backward(
     grad. With ``capture`` (a list of Tensors), nothing is written to ``.grad``; the summed
     gradient reaching each captured Tensor is returned instead (None where none arrives).
     """
-    # Gradient slots: node id -> list of per-output gradients (arrays or None).
-    slots: dict[int, list] = {}
+    # Gradient slots: node -> list of per-output gradients (arrays or None).
+    slots: dict = {}
     cap_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else None
     captured: list = [None] * len(capture) if capture is not None else []
+    # Arrays already handed to a slot or a leaf in this sweep: pass-through backwards (add,
+    # reshape, expand) hand the same array to several places, so a leaf copies those.
+    delivered: set = {id(g) for g in root_grads}
+
+    def deliver(t: Any, g: Any, backend: Any) -> None:
+        child = t.grad_fn
+        if child is None:
+            if cap_ids is not None:
+                i = cap_ids.get(id(t))
+                if i is not None:
+                    captured[i] = _accumulate(backend, captured[i], g)
+            elif t.requires_grad:
+                grad = t.grad
+                if grad is None:
+                    if g.base is not None or id(g) in delivered:
+                        g = g.copy()
+                    t.grad = Tensor._make(g, t.device, backend)
+                else:
+                    grad._data = backend.binary_forward("add", grad._data, g)
+        else:
+            s = slots.get(child)
+            if s is None:
+                s = slots[child] = [None] * child._n_out
+            i = t._out_idx
+            s[i] = g if s[i] is None else backend.binary_forward("add", s[i], g)
+        delivered.add(id(g))
 
     nodes = []
     for t, g in zip(roots, root_grads):
-        node = t.grad_fn
-        if node is None:
-            if cap_ids is not None:
-                if id(t) in cap_ids:
-                    i = cap_ids[id(t)]
-                    captured[i] = _accumulate(t._backend, captured[i], g)
-            elif t.requires_grad:
-                _accumulate_leaf(t, g)
-            continue
-        s = slots.setdefault(id(node), [None] * node._n_out)
-        s[t._out_idx] = _accumulate(node.backend, s[t._out_idx], g)
-        nodes.append(node)
+        deliver(t, g, t._backend)
+        if t.grad_fn is not None:
+            nodes.append(t.grad_fn)
 
-    with grad_mode.no_grad():
+    prev = grad_mode._enabled[0]
+    grad_mode._enabled[0] = False
+    try:
         for node in _topo_order(nodes):
-            grads = slots.pop(id(node), None)
+            grads = slots.pop(node, None)
             if grads is None:
                 continue
             if node._freed:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time (or directly access "
-                    "saved tensors after they have already been freed). Specify "
-                    "retain_graph=True if you need to backward through the graph a second time."
-                )
-            be = node.backend
+                raise RuntimeError(_FREED_MSG)
             if cap_ids is not None:
-                for t in _captured_outputs(node, capture):
-                    i = cap_ids[id(t)]
-                    captured[i] = grads[t._out_idx]
-            if any(g is None for g in grads):
-                grads = [
-                    g if g is not None else be.xp.zeros(node.out_shapes[i], node.out_dtypes[i])
-                    for i, g in enumerate(grads)
-                ]
+                for t in capture:
+                    if t.grad_fn is node:
+                        captured[cap_ids[id(t)]] = grads[t._out_idx]
+            if node._n_out > 1 and None in grads:
+                xp = node.backend.xp
+                grads = [xp.zeros(node.out_shapes[i], node.out_dtypes[i]) if g is None else g
+                         for i, g in enumerate(grads)]
             in_grads = node.backward(node, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -115,32 +128,22 @@ def run_backward(
                     continue
                 # The input's own backend: they differ only across a .to(device) edge.
                 tb = t._backend
-                g = _unbroadcast(tb, g, t.shape)
+                shape = t._data.shape
+                if g.shape != shape:
+                    g = tb.sum_to_shape(g, shape)  # un-broadcasting, in this one place
                 child = t.grad_fn
                 if child is None:
-                    if cap_ids is not None:
-                        if id(t) in cap_ids:
-                            i = cap_ids[id(t)]
-                            captured[i] = _accumulate(tb, captured[i], g)
-                    else:
-                        _accumulate_leaf(t, g)
-                else:
-                    s = slots.get(id(child))
-                    if s is None:
-                        s = slots[id(child)] = [None] * child._n_out
-                    s[t._out_idx] = _accumulate(tb, s[t._out_idx], g)
+                    deliver(t, g, tb)
+                    continue
+                s = slots.get(child)  # inlined deliver() for the common non-leaf edge
+                if s is None:
+                    s = slots[child] = [None] * child._n_out
+                i = t._out_idx
+                s[i] = g if s[i] is None else tb.binary_forward("add", s[i], g)
+                delivered.add(id(g))
+    finally:
+        grad_mode._enabled[0] = prev
     return captured if capture is not None else None
 
 
-def _accumulate_leaf(t: Any, g: Any) -> None:
-    """Add ``g`` into ``t.grad``; the first gradient is copied so no two leaves share memory."""
-    from fusegrad.autograd.tensor import Tensor
-
-    if t.grad is None:
-        t.grad = Tensor._make(g.copy(), t.device)
-    else:
-        t.grad._data = t._backend.binary_forward("add", t.grad._data, g)
-
-
-def _captured_outputs(node: Any, capture: Sequence[Any]) -> list:
-    return [t for t in capture if t.grad_fn is node]
+from fusegrad.autograd.tensor import Tensor  # noqa: E402  (tensor imports this module)

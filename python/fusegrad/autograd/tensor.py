@@ -52,12 +52,12 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _make(cls, array: Any, device: str) -> "Tensor":
+    def _make(cls, array: Any, device: str, backend: Any = None) -> "Tensor":
         """Wrap an array of this device without copying (internal fast path)."""
         t = object.__new__(cls)
         t._data = array
         t.device = device
-        t._backend = get_backend(device)
+        t._backend = backend if backend is not None else get_backend(device)
         t.requires_grad = False
         t.grad = None
         t.grad_fn = None
@@ -296,25 +296,25 @@ class Tensor:
 
     # ---- elementwise -------------------------------------------------------------------
     def exp(self) -> "Tensor":
-        return _ew.exp(self)
+        return _ew.Exp.apply(self)  # the kernel rejects non-float dtypes
 
     def log(self) -> "Tensor":
-        return _ew.log(self)
+        return _ew.Log.apply(self)  # the kernel rejects non-float dtypes
 
     def sqrt(self) -> "Tensor":
-        return _ew.sqrt(self)
+        return _ew.Sqrt.apply(self)  # the kernel rejects non-float dtypes
 
     def abs(self) -> "Tensor":
         return _ew.abs(self)
 
     def tanh(self) -> "Tensor":
-        return _ew.tanh(self)
+        return _ew.Tanh.apply(self)  # the kernel rejects non-float dtypes
 
     def sigmoid(self) -> "Tensor":
-        return _ew.sigmoid(self)
+        return _ew.Sigmoid.apply(self)  # the kernel rejects non-float dtypes
 
     def relu(self) -> "Tensor":
-        return _ew.relu(self)
+        return _ew.Relu.apply(self)  # the kernel rejects non-float dtypes
 
     def clamp(self, min: float | None = None, max: float | None = None) -> "Tensor":
         return _ew.clamp(self, min, max)
@@ -334,25 +334,27 @@ class Tensor:
         return _ew.abs(self)
 
     def __add__(self, other: Any) -> "Tensor":
-        return _ew.add(self, other)
+        return _ew._binary(_ew.Add, self, other)
 
     def __radd__(self, other: Any) -> "Tensor":
         return _ew.add(other, self)
 
     def __sub__(self, other: Any) -> "Tensor":
-        return _ew.sub(self, other)
+        return _ew._binary(_ew.Sub, self, other)
 
     def __rsub__(self, other: Any) -> "Tensor":
         return _ew.sub(other, self)
 
     def __mul__(self, other: Any) -> "Tensor":
-        return _ew.mul(self, other)
+        return _ew._binary(_ew.Mul, self, other)
 
     def __rmul__(self, other: Any) -> "Tensor":
         return _ew.mul(other, self)
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return _ew.div(self, other)
+        if isinstance(other, Tensor) or self._data.dtype.kind != "f":
+            return _ew.div(self, other)
+        return _ew._binary(_ew.Div, self, other)
 
     def __rtruediv__(self, other: Any) -> "Tensor":
         return _ew.div(other, self)

@@ -26,13 +26,16 @@ class _UnaryOp(Function):
     """y = op(x; a, b). Saves x and y; gx = unary_backward(op, x, y, gy) in one fused pass."""
 
     op = ""
+    a = 0.0
+    b = 0.0
 
     @staticmethod
     def forward(ctx: Any, x: Any, a: float = 0.0, b: float = 0.0) -> Any:
         y = ctx.backend.unary_forward(ctx.op, x, a, b)
-        ctx.save_for_backward(x, y)
-        ctx.a = a
-        ctx.b = b
+        ctx.saved_tensors = (x, y)
+        if a or b:
+            ctx.a = a
+            ctx.b = b
         return y
 
     @staticmethod
@@ -170,7 +173,7 @@ class _BinaryOp(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Any:
         y = ctx.backend.binary_forward(ctx.op, a, b)
-        ctx.save_for_backward(a, b, y)
+        ctx.saved_tensors = (a, b, y)
         return y
 
     @staticmethod
@@ -241,8 +244,6 @@ class Minimum(_BinaryOp):
 
 def _promote(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype and device (PyTorch's promotion rules)."""
-    if type(a) is Tensor and type(b) is Tensor and a._data.dtype is b._data.dtype:
-        return a, b
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             raise TypeError("expected at least one Tensor operand")
@@ -267,17 +268,36 @@ def _promote(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a.to(target), b.to(target)
 
 
+# 0-d arrays for Python scalars, reused across calls: kernels never write their inputs, and
+# building a fresh one per op was a visible part of the per-op overhead.
+_SCALARS: dict = {}
+
+
 def _scalar_like(x: Any, like: Tensor) -> Tensor:
     """A Python scalar / array operand as a Tensor on ``like``'s device, keeping like's dtype."""
-    dt = like.dtype
+    dt = like._data.dtype
+    if type(x) in (float, int):
+        if type(x) is float and dt.kind != "f":
+            dt = np.dtype("float32")
+        key = (x, dt, like.device)
+        arr = _SCALARS.get(key)
+        if arr is None:
+            if len(_SCALARS) > 4096:
+                _SCALARS.clear()
+            arr = _SCALARS[key] = like._backend.asarray(x, dt)
+        return Tensor._make(arr, like.device, like._backend)
     if isinstance(x, (float, np.floating)) and dt.kind != "f":
         dt = np.dtype("float32")
     elif isinstance(x, np.ndarray) and x.dtype.kind == "f" and dt.kind == "f" and x.ndim > 0:
         dt = np.result_type(x.dtype, dt)
-    return Tensor._make(like._backend.asarray(x, dt), like.device)
+    return Tensor._make(like._backend.asarray(x, dt), like.device, like._backend)
 
 
 def _binary(cls: Any, a: Any, b: Any) -> Tensor:
+    if isinstance(a, Tensor) and isinstance(b, Tensor):  # the common case, checked first
+        da = a._data.dtype
+        if da is b._data.dtype and da.kind == "f":
+            return cls.apply(a, b)
     a, b = _promote(a, b)
     if a._data.dtype.kind != "f":  # integer arithmetic: labels and indices, no gradient
         ufunc = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",

@@ -63,8 +63,9 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Any, gy: Any) -> Any:
-        xp = ctx.backend.xp
-        return xp.ascontiguousarray(_expand_grad(xp, gy, ctx.shape, ctx.axes))
+        gx = ctx.backend.xp.empty(ctx.shape, gy.dtype)
+        gx[...] = gy.reshape(_keepdim_shape(ctx.shape, ctx.axes))  # a broadcast copy
+        return gx
 
 
 class Mean(Function):
