@@ -44,12 +44,12 @@ def test_profiler_records_shapes_bytes_and_flops(rng):
         _graph(rng)
     mul = next(r for r in prof.records if r.name == "mul_forward")
     assert mul.method == "binary_forward"
-    assert mul.shapes == [[3, 4], [4]]
-    assert mul.dtypes == ["float32", "float32"]
+    assert mul.shapes == ((3, 4), (4,))
+    assert mul.dtypes == (np.float32, np.float32)
     assert mul.bytes == 4 * (12 + 4 + 12)  # read x and w, write y
     assert mul.flops == 12
     red = [r for r in prof.records if r.name == "reduce_sum"]
-    assert sorted(r.shapes[0] for r in red) == [[3, 4], [3, 4]]
+    assert sorted(r.shapes[0] for r in red) == [(3, 4), (3, 4)]
     assert all(r.time_us >= 0 for r in prof.records)
 
 
@@ -121,7 +121,8 @@ def test_profiler_group_by_shape(rng):
     with profiler.profile() as prof:
         a.exp(), b.exp(), b.exp()
     stats = prof.key_averages(group_by_shape=True)
-    assert sorted((s.shapes, s.calls) for s in stats) == [([[2, 3]], 1), ([[4, 3]], 2)]
+    assert sorted((s.shapes, s.calls) for s in stats) == [(((2, 3),), 1), (((4, 3),), 2)]
+    assert stats[0].as_dict()["shapes"] == [[2, 3]]
     assert "4x3" in prof.table(group_by_shape=True)
 
 
@@ -139,6 +140,8 @@ def test_profiler_chrome_trace_loads(rng, tmp_path):
     for e in kernels:
         assert e["ph"] == "X" and e["dur"] >= 0 and e["ts"] >= 0
         assert isinstance(e["args"]["shapes"], list)
+    mul = next(e for e in kernels if e["name"] == "mul_forward")
+    assert mul["args"]["shapes"] == [[3, 4], [4]] and mul["args"]["dtypes"] == ["float32"] * 2
     (user,) = [e for e in events if e["cat"] == "user"]
     assert user["name"] == "step"
     first = min(e["ts"] for e in kernels)
@@ -195,3 +198,79 @@ def test_profiler_failed_kernel_is_not_recorded():
             be.unary_forward("no_such_op", np.ones(3, np.float32))
         be.unary_forward("exp", np.ones(3, np.float32))
     assert [r.name for r in prof.records] == ["exp_forward"]
+
+
+# ---- the CUDA path, with stand-ins for CuPy's events (runs without a GPU) --------------------
+class _FakeEvent:
+    clock = 0
+
+    def record(self) -> None:
+        _FakeEvent.clock += 1
+        self.t = _FakeEvent.clock
+
+    def synchronize(self) -> None:
+        pass
+
+
+class _FakeCupy:
+    class cuda:
+        Event = _FakeEvent
+
+        @staticmethod
+        def get_elapsed_time(start, end):  # ms: 0.25 per clock tick between the two events
+            return 0.25 * (end.t - start.t)
+
+
+class _FakeCUDABackend:
+    """A backend named "cuda" whose kernels are NumPy; one method bound per instance, as
+    CUDABackend does on multi-GPU machines."""
+
+    name = "cuda"
+
+    def __init__(self) -> None:
+        self.cp = _FakeCupy
+        self.device = "cuda:0"
+        self.exp_per_instance = self._exp  # an instance attribute shadowing no class method
+
+    def unary_forward(self, name, x, a=0.0, b=0.0):
+        return np.exp(x)
+
+    def matmul(self, a, b):
+        return a @ b
+
+    def _exp(self, x):
+        return np.exp(x)
+
+
+def test_profiler_cuda_times_come_from_events(monkeypatch):
+    from fusegrad import backend as be_mod
+
+    fake = _FakeCUDABackend()
+    monkeypatch.setitem(be_mod._BACKENDS, "cuda:0", fake)
+    before = dict(vars(_FakeCUDABackend))
+    x = np.ones((4, 4), np.float32)
+    with profiler.profile() as prof:
+        fake.unary_forward("exp", x)
+        fake.matmul(x, x)
+        assert all(r.time_us == r.host_us for r in prof.records)  # unresolved until exit
+    assert [r.name for r in prof.records] == ["exp_forward", "matmul"]
+    assert all(r.device == "cuda:0" for r in prof.records)
+    assert [r.time_us for r in prof.records] == [250.0, 250.0]  # one tick between the events
+    assert "CUDA events" in prof.table().splitlines()[-1]
+    assert all(vars(_FakeCUDABackend)[k] is v for k, v in before.items())
+
+
+def test_profiler_wraps_and_restores_instance_bound_methods(monkeypatch):
+    from fusegrad import backend as be_mod
+
+    fake = _FakeCUDABackend()
+    bound = fake.matmul
+    fake.matmul = bound  # shadow the class method on the instance (multi-GPU binding)
+    monkeypatch.setitem(be_mod._BACKENDS, "cuda:0", fake)
+    x = np.ones((2, 3), np.float32)
+    with profiler.profile() as prof:
+        fake.matmul(x, x.T)
+    (rec,) = prof.records
+    assert rec.name == "matmul" and rec.flops == 2 * 2 * 3 * 2 and rec.shapes == ((2, 3), (3, 2))
+    assert vars(fake)["matmul"] is bound
+    assert "exp_per_instance" in vars(fake)  # not a kernel method of the class: untouched

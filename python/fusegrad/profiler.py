@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import threading
 import time
 import types
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 __all__ = ["KernelRecord", "KernelStats", "Profile", "profile", "record_function"]
 
@@ -71,8 +72,14 @@ def _kernel_name(method: str, bound: dict) -> str:
     return method
 
 
-def _is_array(a: Any) -> bool:
-    return hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "strides")
+_ARRAY_TYPES: tuple = ()  # numpy.ndarray (and cupy.ndarray when CuPy is loaded), set on entry
+
+
+def _array_types() -> tuple:
+    import numpy
+
+    cupy = sys.modules.get("cupy")
+    return (numpy.ndarray,) + ((cupy.ndarray,) if cupy is not None else ())
 
 
 def _footprint(a: Any) -> int:
@@ -87,28 +94,18 @@ def _footprint(a: Any) -> int:
     return int(n) if a.size else 0
 
 
-def _arrays(obj: Any) -> Iterator[Any]:
+def _arrays(obj: Any) -> list:
     """Arrays in an argument or result: itself, or the members of a list/tuple (one level)."""
-    if _is_array(obj):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for o in obj:
-            if _is_array(o):
-                yield o
-
-
-def _describe(obj: Any) -> Any:
-    """A JSON-friendly summary of an argument: shape for arrays, list of shapes for lists."""
-    if _is_array(obj):
-        return list(obj.shape)
-    if isinstance(obj, (list, tuple)) and obj and any(_is_array(o) for o in obj):
-        return [list(o.shape) if _is_array(o) else None for o in obj]
-    return None
+    if isinstance(obj, _ARRAY_TYPES):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [o for o in obj if isinstance(o, _ARRAY_TYPES)]
+    return []
 
 
 def _flops(method: str, bound: dict, out: Any) -> int | None:
     """Floating-point operations where known (see module docstring), else None."""
-    outs = list(_arrays(out))
+    outs = _arrays(out)
     first = next((a for v in bound.values() for a in _arrays(v)), None)
     if method in ("matmul", "linear_forward"):
         if not outs or first is None:
@@ -123,20 +120,6 @@ def _flops(method: str, bound: dict, out: Any) -> int | None:
     if method in ("reduce", "reduce_with_index", "var", "bias_grad"):
         return int(first.size) if first is not None else None
     return None
-
-
-def _bytes(method: str, bound: dict, out: Any) -> int:
-    """Footprint of every array argument (read) + results and in-place arguments (written)."""
-    n = 0
-    for v in bound.values():
-        for a in _arrays(v):
-            n += _footprint(a)
-    for a in _arrays(out):
-        n += _footprint(a)
-    for name in _WRITTEN.get(method, ()):
-        for a in _arrays(bound.get(name)):
-            n += _footprint(a)
-    return n
 
 
 # ---- records ---------------------------------------------------------------------------------
@@ -202,7 +185,8 @@ class KernelStats:
         return self.flops / self._flops_us / 1e3 if self._flops_us > 0 and self.flops else None
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "device": self.device, "shapes": self.shapes,
+        shapes = None if self.shapes is None else _jsonable_shapes(self.shapes)
+        return {"name": self.name, "device": self.device, "shapes": shapes,
                 "calls": self.calls, "total_us": self.total_us, "mean_us": self.mean_us,
                 "min_us": self.min_us if self.calls else 0.0, "max_us": self.max_us,
                 "bytes": self.bytes, "flops": self.flops, "gbps": self.gbps,
@@ -248,6 +232,8 @@ class Profile:
                                    "ranges inside one profile)")
             _ACTIVE = self
         self._thread = threading.get_ident()
+        global _ARRAY_TYPES
+        _ARRAY_TYPES = _array_types()
         try:
             self._patch()
         except BaseException:
@@ -317,25 +303,38 @@ class Profile:
     # -- recording -------------------------------------------------------------------------
     def _record(self, method: str, backend: Any, args: tuple, kwargs: dict, out: Any,
                 t0: float, t1: float, func: Callable, events: Any) -> None:
-        bound = _bind(func, backend, args, kwargs)
-        name = _kernel_name(method, bound)
+        # Note: this runs on every profiled call, after the clock stopped; kept lean (no
+        # inspect.bind) so that profiling a training epoch does not take many times longer.
+        bound = _bind(func, args, kwargs)
         shapes, dtypes = [], []
-        if self.record_shapes:
-            for k, v in bound.items():
-                d = _describe(v)
-                if d is not None:
-                    shapes.append(d)
-                    a = next(_arrays(v), None)
-                    dtypes.append(str(a.dtype) if a is not None else None)
+        nbytes: int | None = 0
+        for v in bound.values():
+            if isinstance(v, _ARRAY_TYPES):
+                shapes.append(v.shape)
+                dtypes.append(v.dtype)
+                nbytes += _footprint(v)
+            elif isinstance(v, (list, tuple)) and v:
+                arrs = _arrays(v)
+                if arrs:
+                    shapes.append(tuple(o.shape if isinstance(o, _ARRAY_TYPES) else None
+                                        for o in v))
+                    dtypes.append(arrs[0].dtype)
+                    nbytes += sum(_footprint(o) for o in arrs)
         try:
-            nbytes: int | None = _bytes(method, bound, out)
+            for a in _arrays(out):
+                nbytes += _footprint(a)
+            for name in _WRITTEN.get(method, ()):
+                for a in _arrays(bound.get(name)):
+                    nbytes += _footprint(a)
             flops = _flops(method, bound, out)
         except Exception:  # an unusual signature: keep the timing, drop the estimates
             nbytes, flops = None, None
-        device = str(getattr(backend, "device", getattr(backend, "name", "?")))
-        self.records.append(KernelRecord(name, method, device, shapes, dtypes,
-                                         (t0 - self._t0) * 1e6, (t1 - t0) * 1e6, nbytes, flops,
-                                         events))
+        device = getattr(backend, "device", None) or getattr(backend, "name", "?")
+        if not self.record_shapes:
+            shapes, dtypes = [], []
+        self.records.append(KernelRecord(_kernel_name(method, bound), method, device,
+                                         tuple(shapes), tuple(dtypes), (t0 - self._t0) * 1e6,
+                                         (t1 - t0) * 1e6, nbytes, flops, events))
 
     # -- reports ---------------------------------------------------------------------------
     @property
@@ -347,7 +346,7 @@ class Profile:
         """One ``KernelStats`` per (kernel name, device[, input shapes]), in first-call order."""
         stats: dict[tuple, KernelStats] = {}
         for r in self.records:
-            shapes = json.dumps(r.shapes) if group_by_shape else None
+            shapes = r.shapes if group_by_shape else None
             key = (r.name, r.device, shapes)
             s = stats.get(key)
             if s is None:
@@ -413,8 +412,10 @@ class Profile:
         for r in self.records:
             events.append({"name": r.name, "cat": "kernel", "ph": "X", "ts": r.start_us,
                            "dur": r.time_us, "pid": 0, "tid": r.device,
-                           "args": {"method": r.method, "device": r.device, "shapes": r.shapes,
-                                    "dtypes": r.dtypes, "bytes": r.bytes, "flops": r.flops,
+                           "args": {"method": r.method, "device": r.device,
+                                    "shapes": _jsonable_shapes(r.shapes),
+                                    "dtypes": [None if d is None else str(d) for d in r.dtypes],
+                                    "bytes": r.bytes, "flops": r.flops,
                                     "host_us": r.host_us}})
         for name, start, dur in self.ranges:
             events.append({"name": name, "cat": "user", "ph": "X", "ts": start, "dur": dur,
@@ -440,23 +441,21 @@ def _kernel_methods(cls: type) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _signature(func: Callable) -> Any:
-    import inspect
+def _param_names(func: Callable) -> tuple[str, ...]:
+    """Names of a method's positional parameters after ``self``."""
+    code = getattr(func, "__code__", None)
+    return code.co_varnames[1 : code.co_argcount] if code is not None else ()
 
-    return inspect.signature(func)
 
-
-def _bind(func: Callable, backend: Any, args: tuple, kwargs: dict) -> dict:
-    """Arguments by parameter name (``self`` dropped); positional names when binding fails."""
-    try:
-        ba = _signature(func).bind(backend, *args, **kwargs)
-        bound = dict(ba.arguments)
-        bound.pop("self", None)
-        return bound
-    except (TypeError, ValueError):
-        d = {f"arg{i}": a for i, a in enumerate(args)}
-        d.update(kwargs)
-        return d
+def _bind(func: Callable, args: tuple, kwargs: dict) -> dict:
+    """Arguments by parameter name (extra positionals as argN); defaults are not filled in."""
+    names = _param_names(func)
+    bound = dict(zip(names, args))
+    for i in range(len(names), len(args)):
+        bound[f"arg{i}"] = args[i]
+    if kwargs:
+        bound.update(kwargs)
+    return bound
 
 
 def _timed_call(method: str, func: Callable, self: Any, args: tuple, kwargs: dict,
@@ -507,9 +506,19 @@ def _fmt(v: float | None) -> str:
     return f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
+def _is_list_arg(shape: Any) -> bool:
+    """A list-of-arrays argument (a tuple of shapes) rather than one array's shape."""
+    return bool(shape) and all(d is None or isinstance(d, tuple) for d in shape)
+
+
 def _shapes_str(shapes: Any) -> str:
-    return " ".join("x".join(map(str, s)) if s and not isinstance(s[0], list)
-                    else ("()" if s == [] else f"[{len(s)} arrays]") for s in (shapes or []))
+    return " ".join(f"[{len(s)} arrays]" if _is_list_arg(s)
+                    else ("x".join(map(str, s)) if s else "()") for s in (shapes or ()))
+
+
+def _jsonable_shapes(shapes: Any) -> list:
+    return [[None if d is None else list(d) for d in s] if _is_list_arg(s) else list(s)
+            for s in shapes]
 
 
 # ---- public entry points ---------------------------------------------------------------------
