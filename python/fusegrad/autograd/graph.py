@@ -113,7 +113,7 @@ def run_backward(
                 for t in capture:
                     if t.grad_fn is node:
                         captured[cap_ids[id(t)]] = grads[t._out_idx]
-            if node._n_out > 1 and None in grads:
+            if node._n_out > 1 and any(g is None for g in grads):
                 xp = node.backend.xp
                 grads = [xp.zeros(node.out_shapes[i], node.out_dtypes[i]) if g is None else g
                          for i, g in enumerate(grads)]
