@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
+    # The child imports the same fusegrad as this process (a checkout or an installed wheel).
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [str(ROOT / "python"), env.get("PYTHONPATH", "")] if p)
+    here = str(Path(fg.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [here, env.get("PYTHONPATH", "")] if p)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, env=env, cwd=str(ROOT), timeout=120)
 

@@ -181,7 +181,7 @@ def test_elementwise_and_reduce_launches(gpu, signatures, dtype):
     for name in ops["binary"]:
         y = be.binary_forward(name, x, b)
         be.binary_backward(name, x, b, y, y, True, True)
-        be.binary_backward(name, x, b, None, y, False, True)
+        be.binary_backward(name, x, b, y if name in cb._USES_Y else None, y, False, True)
     for name in ops["compare"]:
         be.compare(name, x, b)
     x3 = _r((3, 4, 50), dtype)
@@ -313,3 +313,20 @@ def test_unknown_names_are_value_errors(gpu):
         be.reduce("nope", x, None, False)
     with pytest.raises(TypeError, match="float32 or float64"):
         be.unary_forward("relu", _fa(np.arange(3)))
+
+
+def test_uses_y_set_matches_binary_header():
+    # backend/cuda.py refuses y=None for the ops whose backward reads y (kUsesY = true).
+    text = (CSRC / "math" / "binary.h").read_text()
+    users = set(re.findall(r"struct (\w+) \{\s*static constexpr bool kUsesY = true;", text))
+    pairs = dict((f, n) for n, f in re.findall(r"X\((\w+), (\w+)\)", text))
+    assert {pairs[f] for f in users} == cb._USES_Y
+
+
+def test_pow_backward_without_y_is_refused(gpu):
+    be, _ = gpu
+    x = _r((3,), np.float32, 0.5, 1.0)
+    with pytest.raises(ValueError, match="needs the forward output"):
+        be.binary_backward("pow", x, x, None, x, True, True)
+    ga, gb = be.binary_backward("mul", x, x, None, x, True, True)
+    assert ga.shape == gb.shape == (3,)

@@ -40,6 +40,7 @@ SMALL_ROW = 32  # rows shorter than this reduce one-thread-per-row (reduce_cols 
 _FLOAT_SUFFIX = {np.dtype("float32"): "f32", np.dtype("float64"): "f64"}
 _NULL = np.uint64(0)  # a null pointer argument
 _UNARY_ALIASES = {"pow": "pow_scalar"}  # unary "pow" is x ** scalar (see math/unary.h)
+_USES_Y = {"pow"}  # binary ops whose backward reads y (kUsesY in math/binary.h)
 
 
 # ---- sources ---------------------------------------------------------------------------------
@@ -448,7 +449,9 @@ class CUDABackend:
         if gy.shape != shape:
             raise ValueError(f"gy has shape {gy.shape} but a and b broadcast to {shape}")
         if y is None:
-            y = gy  # read only by ops whose backward uses y (Pow); the autograd op saves it
+            if name in _USES_Y:
+                raise ValueError(f"{name} backward needs the forward output y")
+            y = gy  # never read: only ops in _USES_Y read y
         ga = self.cp.empty(shape, dt) if need_a else None
         gb = self.cp.empty(shape, dt) if need_b else None
         n = math.prod(shape)
