@@ -60,11 +60,15 @@ FG_HD void sgd_update(T& p, T g, T& buf, bool first, const SgdParams<T>& hp) {
 //   vmax <- max(vmax, v), used instead of v when amsgrad
 //   p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // eps is added to the bias-corrected sqrt(v-hat), as in PyTorch (not inside the sqrt).
+// NOTE: sqrt(v) is multiplied by 1 / sqrt(1 - b2^t) (precomputed) instead of divided by
+// sqrt(1 - b2^t) as PyTorch writes it: sqrt and division share one execution unit, and with
+// two divisions per element the loop was bound by it (3.3 cycles/element in cache, below the
+// memory speed) rather than by memory. The results differ from PyTorch's by at most 1 ulp.
 template <class T>
 struct AdamParams {
   T one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor;
   T neg_step_size;  // -lr / (1 - beta1^t)
-  T bc2_sqrt;       // sqrt(1 - beta2^t)
+  T inv_bc2_sqrt;   // 1 / sqrt(1 - beta2^t)
   bool amsgrad, decoupled, maximize;
 };
 
@@ -76,7 +80,7 @@ FG_HD AdamParams<T> make_adam_params(double step, double lr, double beta1, doubl
   const double bc2 = 1.0 - hd_pow(beta2, step);
   return AdamParams<T>{T(1.0 - beta1),  T(beta2),         T(1.0 - beta2),
                        T(eps),          T(weight_decay),  T(1.0 - lr * weight_decay),
-                       T(-(lr / bc1)),  T(hd_sqrt(bc2)),  amsgrad,
+                       T(-(lr / bc1)),  T(1.0 / hd_sqrt(bc2)), amsgrad,
                        decoupled,       maximize};
 }
 
@@ -99,7 +103,7 @@ FG_HD void adam_update(T& p, T g, T& m, T& v, T& vmax, const AdamParams<T>& hp) 
     vhat = hd_max(vmax, vv);
     vmax = vhat;
   }
-  const T denom = hd_sqrt(vhat) / hp.bc2_sqrt + hp.eps;
+  const T denom = hd_sqrt(vhat) * hp.inv_bc2_sqrt + hp.eps;
   p = pp + hp.neg_step_size * (mm / denom);
 }
 

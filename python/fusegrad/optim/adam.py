@@ -100,7 +100,7 @@ class Adam(Optimizer):
             v *= beta2
             v += (1 - beta2) * g * g
             bias_correction1 = 1 - beta1**t
-            bias_correction2_sqrt = math.sqrt(1 - beta2**t)
+            bias_correction2_sqrt = math.sqrt(1 - beta2**t)  # divided, as torch (fused: * 1/x)
             if amsgrad:
                 if "max_exp_avg_sq" not in state:
                     state["max_exp_avg_sq"] = xp.zeros_like(x)
