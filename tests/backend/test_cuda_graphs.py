@@ -109,3 +109,47 @@ def test_captured_mlp_step_matches_eager_steps():
     for a, b in zip(graph[1], eager[1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert graph[2] == eager[2]
+
+
+def test_replay_refreshes_lr_and_steps_in_the_optimizer_table():
+    # The replay bookkeeping alone, on host stand-ins: a "captured" step whose graph counts
+    # launches, one Adam slot and one SGD slot, and optimizer objects shaped like ours.
+    from types import SimpleNamespace
+
+    from fusegrad.backend import cuda as cb
+    from fusegrad.cuda import graphs
+    from tests.backend.test_cuda_launches import FakeArray
+
+    class Param:  # hashable by identity, like a Tensor
+        def __init__(self, n):
+            self._data = np.zeros(n, np.float32).view(FakeArray)
+
+    param = Param
+
+    pa, pb, pc = param(3), param(4), param(5)
+    adam = SimpleNamespace(param_groups=[{"params": [pa, pb], "lr": 0.1}],
+                           state={pa: {"step": 4}, pb: {"step": 4}})
+    sgd = SimpleNamespace(param_groups=[{"params": [pc], "lr": 0.5}], state={pc: {}})
+    state = graphs._CaptureState(SimpleNamespace(empty=lambda shape, dtype: np.empty(
+        shape, dtype).view(FakeArray)))
+    for params, kind, hyper in (([pa, pb], "adam", [0.1, 4.0, 4.0]), ([pc], "sgd", [0.5, 1.0])):
+        words, h0 = cb.optim_table([[p._data.data.ptr for p in params]], [3] * len(params), hyper)
+        state.optim_buffer(words, h0, kind, len(params))
+    launches = []
+    step = graphs.CapturedStep(lambda: None, [adam, sgd])
+    step.captured, step._slots, step._cp = True, state.slots, None
+    step._graph = SimpleNamespace(launch=lambda: launches.append(1))
+
+    def device_hyper(i):
+        slot = step._slots[i]
+        return list(np.asarray(slot.buffer)[slot.h0:].view(np.float64))
+
+    step()  # first replay: the captured values (the capture call already counted step 4)
+    assert device_hyper(0) == [0.1, 4.0, 4.0] and device_hyper(1) == [0.5, 1.0]
+    adam.param_groups[0]["lr"] = 0.05  # a scheduler step
+    step()
+    step()
+    assert len(launches) == 3
+    assert device_hyper(0) == [0.05, 6.0, 6.0]
+    assert device_hyper(1) == [0.5, 0.0]  # momentum buffers exist after the first step
+    assert adam.state[pa]["step"] == adam.state[pb]["step"] == 6

@@ -95,6 +95,7 @@ class CapturedStep:
         self._outputs: Any = None
         self._slots: list[_OptimSlot] = []
         self._keep: list[Any] = []
+        self._groups: dict[int, tuple[Any, Any, list]] = {}
         self._pool: Any = None
         self._cp: Any = None
 
@@ -119,7 +120,14 @@ class CapturedStep:
 
     def _group_for(self, slot: _OptimSlot) -> tuple[Any, Any, list]:
         """(optimizer, param group, the slot's params) for an optimizer slot, matched by data
-        pointer (a group may launch per dtype bucket, and skips params without a grad)."""
+        pointer (a group may launch per dtype bucket, and skips params without a grad).
+        Parameters are updated in place, so the match is made once and kept."""
+        found = self._groups.get(id(slot))
+        if found is None:
+            found = self._groups[id(slot)] = self._match_group(slot)
+        return found
+
+    def _match_group(self, slot: _OptimSlot) -> tuple[Any, Any, list]:
         ptrs = {int(p) for p in slot.words[:slot.count]}
         for opt in self.optimizers:
             for group in getattr(opt, "param_groups", []):
