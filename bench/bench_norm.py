@@ -4,7 +4,7 @@ in one run, for (N, C) = 128x512, 1024x512, 8192x256 (float32, training mode).
 Each row times ``bn(x).backward(gy)`` in both libraries (the full autograd path a training
 step pays), plus the two fused kernels alone (``kernels``: batch_norm_forward +
 batch_norm_backward on arrays). GB/s counts the kernels' minimal traffic: forward reads x twice
-and writes y, backward reads x and gy twice and writes gx (7 arrays of N·C floats).
+and writes y, backward reads x and gy twice and writes gx (8 arrays of N·C floats).
 "others" = cores other processes kept busy during the row (> ~0.3: noisy). Never asserts.
 
     PYTHONPATH=python FUSEGRAD_EXT_DIR=build-nn python bench/bench_norm.py [--threads N] [--json F]
@@ -50,7 +50,11 @@ def main() -> None:
         xf = fg.tensor(x, requires_grad=True)
         gyf = fg.tensor(gy)
 
+        # Gradients are reset each call, as for an activation inside a network (no
+        # accumulation into x.grad), in both libraries.
         def ours() -> None:
+            xf.grad = None
+            bn.zero_grad()
             bn(xf).backward(gyf)
 
         w, b = bn.weight._data, bn.bias._data
@@ -66,6 +70,8 @@ def main() -> None:
         gyt = torch.tensor(gy)
 
         def theirs() -> None:
+            xt.grad = None
+            tbn.zero_grad()
             tbn(xt).backward(gyt)
 
         with BusyMeter() as busy:
@@ -75,7 +81,7 @@ def main() -> None:
             pause()
             s_t = measure(theirs)
             pause()
-        nbytes = 7 * n * c * 4
+        nbytes = 8 * n * c * 4
         rows.append([f"{n}x{c}", fmt_time(s_ours.median), fmt_time(s_k.median),
                      fmt_time(s_t.median), f"{s_t.median / s_ours.median:.2f}x",
                      f"{gbps(nbytes, s_k.median):.1f}", f"{busy.others:.2f}"])

@@ -112,20 +112,55 @@ void chunk_sums_2d(const T* a, const T* __restrict ma, const T* b, const T* __re
   }
 }
 
-// l > 1, channel k over all n rows: s1 = Σ (b - mb), s2 = Σ (a - ma)·(b - mb) (or Σ (b - mb)²).
-template <class T>
-void channel_sums_3d(const T* a, T ma, const T* b, T mb, int64_t n, int64_t c, int64_t l,
-                     int64_t k, double* s1, double* s2) {
+// l > 1, channel k over all n rows: s1 = Σ (b - mb), s2 = Σ (a - ma)·(b - mb) (or Σ (b - mb)²
+// when a == nullptr). The lane accumulators run on across rows (a row may be short) and are
+// folded into double about every kBlockElems elements.
+template <class T, bool kHasA>
+void channel_sums_3d_impl(const T* a, T ma, const T* b, T mb, int64_t n, int64_t c, int64_t l,
+                          int64_t k, double* s1, double* s2) {
   double t1 = 0, t2 = 0;
+  T l1[kLanes] = {}, l2[kLanes] = {};
+  int64_t pending = 0;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t off = (i * c + k) * l;
-    double r12, r1;
-    row_sums<T>(a ? a + off : nullptr, ma, b + off, mb, l, &r12, &r1);
-    t1 += r1;
-    t2 += r12;
+    const T* __restrict br = b + off;
+    const T* __restrict ar = kHasA ? a + off : br;
+    int64_t j = 0;
+    for (; j + kLanes <= l; j += kLanes)
+      for (int q = 0; q < kLanes; ++q) {
+        const T db = br[j + q] - mb;
+        l1[q] += db;
+        l2[q] += (kHasA ? ar[j + q] - ma : db) * db;
+      }
+    for (; j < l; ++j) {
+      const T db = br[j] - mb;
+      l1[0] += db;
+      l2[0] += (kHasA ? ar[j] - ma : db) * db;
+    }
+    pending += l;
+    if (pending >= kBlockElems || i == n - 1) {
+      T f1 = 0, f2 = 0;
+      for (int q = 0; q < kLanes; ++q) {
+        f1 += l1[q];
+        f2 += l2[q];
+        l1[q] = l2[q] = T(0);
+      }
+      t1 += f1;
+      t2 += f2;
+      pending = 0;
+    }
   }
   *s1 = t1;
   *s2 = t2;
+}
+
+template <class T>
+void channel_sums_3d(const T* a, T ma, const T* b, T mb, int64_t n, int64_t c, int64_t l,
+                     int64_t k, double* s1, double* s2) {
+  if (a)
+    channel_sums_3d_impl<T, true>(a, ma, b, mb, n, c, l, k, s1, s2);
+  else
+    channel_sums_3d_impl<T, false>(a, ma, b, mb, n, c, l, k, s1, s2);
 }
 
 // Statistics of channel k -> saved stats, running stats, and the output coefficients.

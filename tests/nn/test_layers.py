@@ -76,6 +76,19 @@ def test_sequential_mlp_matches_torch(dtype, rng):
     _compare(ours, ref, rng.standard_normal((12, 6)).astype(dtype), dtype, 40)
 
 
+def test_sequential_fused_linear_relu_equals_unfused(dtype, rng):
+    s = nn.Sequential(nn.Linear(7, 9, dtype=dtype), nn.ReLU(), nn.Linear(9, 3, dtype=dtype))
+    x = rng.standard_normal((5, 7)).astype(dtype)
+    xa, xb = fg.tensor(x, requires_grad=True), fg.tensor(x, requires_grad=True)
+    ya = s(xa)
+    yb = s[2](s[1](s[0](xb)))  # module by module: no fusion
+    np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+    ga = fg.autograd.grad(ya.sum(), [xa] + list(s.parameters()))
+    gb = fg.autograd.grad(yb.sum(), [xb] + list(s.parameters()))
+    for a, b in zip(ga, gb):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_sequential_indexing_and_append():
     s = nn.Sequential(nn.ReLU(), nn.Tanh())
     assert isinstance(s[-1], nn.Tanh) and len(s) == 2

@@ -6,6 +6,9 @@ from collections import OrderedDict
 from typing import Any, Iterator
 
 from fusegrad.autograd.tensor import Tensor
+from fusegrad.nn import functional as F
+from fusegrad.nn.activation import ReLU
+from fusegrad.nn.linear import Linear
 from fusegrad.nn.module import Module
 
 
@@ -13,6 +16,8 @@ class Sequential(Module):
     """Modules applied in order; built from positional modules or an OrderedDict of them.
 
     Children are named "0", "1", ... (or the dict's keys), so state-dict keys match PyTorch's.
+    A ``Linear`` directly followed by a ``ReLU`` runs as one fused ``linear_relu`` (ReLU applied
+    in the GEMM's store step); the values and gradients are the same as running them apart.
     """
 
     def __init__(self, *args: Any) -> None:
@@ -25,8 +30,17 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, input: Any) -> Any:
-        for m in self._modules.values():
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            # exact types only: a subclass may override forward
+            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
+                input = F.linear_relu(input, m.weight, m.bias)
+                i += 2
+                continue
             input = m(input)
+            i += 1
         return input
 
     def __len__(self) -> int:
