@@ -274,3 +274,18 @@ def test_profiler_wraps_and_restores_instance_bound_methods(monkeypatch):
     assert rec.name == "matmul" and rec.flops == 2 * 2 * 3 * 2 and rec.shapes == ((2, 3), (3, 2))
     assert vars(fake)["matmul"] is bound
     assert "exp_per_instance" in vars(fake)  # not a kernel method of the class: untouched
+
+
+def test_profiler_subclass_of_patched_backend_records_once(monkeypatch):
+    from fusegrad import backend as be_mod
+
+    class MyCPU(CPUBackend):  # inherits every kernel method of a class patched first
+        pass
+
+    mine = MyCPU()
+    monkeypatch.setitem(be_mod._BACKENDS, "mine", mine)
+    with profiler.profile() as prof:
+        mine.unary_forward("exp", np.ones(3, np.float32))
+    (rec,) = prof.records
+    assert rec.name == "exp_forward" and rec.shapes == ((3,),)
+    assert "unary_forward" not in vars(MyCPU)

@@ -268,6 +268,8 @@ class Profile:
             for attr in _kernel_methods(cls):
                 original = cls.__dict__.get(attr, _MISSING)
                 func = getattr(cls, attr)
+                if getattr(func, "_fg_profiled", False):  # inherited from a class patched above
+                    func = func.__wrapped__
                 self._patched.append((cls, attr, original))
                 setattr(cls, attr, _wrap(attr, func))
         # Instance attributes shadowing class methods (CUDABackend on multi-GPU machines binds
@@ -486,6 +488,7 @@ def _wrap(method: str, func: Callable) -> Callable:
     def profiled(self: Any, *args: Any, **kwargs: Any) -> Any:
         return _timed_call(method, func, self, args, kwargs, lambda: func(self, *args, **kwargs))
 
+    profiled._fg_profiled = True  # type: ignore[attr-defined]
     return profiled
 
 
