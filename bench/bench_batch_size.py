@@ -195,7 +195,9 @@ def report(rows: list[dict], libs: list[str], peak: dict) -> tuple[list[str], li
         line.append(f"{max(x['spread'] for x in res.values()):.2f}" if res else "-")
         others = max((x["others"] for x in res.values() if x["others"] == x["others"]),
                      default=float("nan"))
-        line.append(f"{others:.2f}" + (" noisy" if others > 0.3 else ""))
+        # BusyMeter gives nan for blocks shorter than a /proc/stat tick (10 ms)
+        line.append("-" if others != others else
+                    f"{others:.2f}" + (" noisy" if others > 0.3 else ""))
         table.append(line)
     return head, table
 

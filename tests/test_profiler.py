@@ -289,3 +289,19 @@ def test_profiler_subclass_of_patched_backend_records_once(monkeypatch):
     (rec,) = prof.records
     assert rec.name == "exp_forward" and rec.shapes == ((3,),)
     assert "unary_forward" not in vars(MyCPU)
+
+
+def test_record_function_as_decorator_and_empty_table(rng):
+    @profiler.record_function("graph")
+    def run():
+        return _graph(rng)
+
+    with profiler.profile() as prof:
+        run()
+        run()
+    assert [name for name, _, _ in prof.ranges] == ["graph", "graph"]
+    assert len(prof.records) == 2 * sum(_EXPECTED.values())
+    with profiler.profile() as empty:
+        pass
+    lines = empty.table().splitlines()
+    assert lines[0].startswith("kernel") and lines[-1].startswith("0 kernel calls")
