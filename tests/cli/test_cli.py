@@ -214,3 +214,18 @@ def test_console_script_smoke(tmp_path) -> None:
                        timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_train_profile_prints_the_kernel_table(capsys) -> None:
+    pytest.importorskip("fusegrad.profiler")
+    assert main(["train", "--epochs", "1", "--hidden", "8", "--out", "", "--quiet",
+                 "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "profile of epoch 1" in out and "adam_step" in out
+
+
+def test_bench_delegates_to_the_harness(capsys) -> None:
+    pytest.importorskip("fusegrad.benchmarks")
+    assert main(["bench", "--list"]) == 0
+    assert "bench_train" in capsys.readouterr().out
+    assert main(["bench", "--suite", "nope"]) == 2
