@@ -180,3 +180,18 @@ def test_regression_loss_gives_nan_accuracy() -> None:
                (X, y), epochs=5, loss_fn=nn.MSELoss())
     assert math.isnan(hist["train_acc"][-1]) and math.isnan(hist["val_acc"][-1])
     assert hist["val_loss"][-1] < 0.1 * hist["val_loss"][0]
+
+
+def test_tensor_batches_from_device_loader_train_identically(digits_small) -> None:
+    """Batches that arrive as Tensors (fg.cuda.DeviceLoader, here on "cpu") give the same
+    run as NumPy batches, and the wrapped DataLoader still sets the epoch order."""
+    from fusegrad.cuda import DeviceLoader
+
+    a, loader_a = _setup(digits_small)
+    a.fit(loader_a, epochs=2, progress=False)
+    b, loader_b = _setup(digits_small)
+    b.fit(DeviceLoader(loader_b, "cpu"), epochs=2, progress=False)
+    pa, pb = _params(a.model), _params(b.model)
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+    assert b.state_dict()["loader"] == loader_b.state_dict()

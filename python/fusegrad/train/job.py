@@ -390,7 +390,12 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
                 f"parameters); {c.optimizer} lr {optimizer.defaults['lr']:.3g}, "
                 f"{c.schedule} schedule, batch {c.batch_size}, {c.epochs} epochs")
         t_train = time.perf_counter()
-        history = trainer.fit(train_loader, (data.X_val, data.y_val), epochs=c.epochs,
+        batches = train_loader
+        if c.device != "cpu":  # the training split moves to the GPU once, batches stay there
+            from fusegrad.cuda import DeviceLoader
+
+            batches = DeviceLoader(train_loader, c.device)
+        history = trainer.fit(batches, (data.X_val, data.y_val), epochs=c.epochs,
                               early_stopping=early, progress=not c.quiet,
                               checkpoint_path=os.path.join(out, "checkpoint.npz") if out
                               else None, callbacks=callbacks)

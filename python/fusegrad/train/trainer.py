@@ -186,6 +186,15 @@ def _is_plateau(scheduler: Any) -> bool:
     return isinstance(scheduler, ReduceLROnPlateau)
 
 
+def _base_loader(loader: Any) -> Any:
+    """The ``DataLoader`` that decides the batch order: ``loader`` itself, or the one a
+    wrapper such as ``fg.cuda.DeviceLoader`` keeps as ``.loader``; None if there is none."""
+    for candidate in (loader, getattr(loader, "loader", None)):
+        if all(hasattr(candidate, m) for m in ("set_epoch", "state_dict", "load_state_dict")):
+            return candidate
+    return None
+
+
 def _as_batches(data: Any, batch_size: int = 1024) -> Iterable[Any]:
     """A loader as given, or ``(X, y)`` arrays cut into batches in order."""
     if isinstance(data, tuple) and len(data) == 2 and all(hasattr(a, "shape") for a in data):
@@ -247,7 +256,9 @@ class Trainer:
         self._early_stopping: EarlyStopping | None = None
 
     # ---- one batch, one epoch --------------------------------------------------------
-    def _tensor(self, a: np.ndarray) -> Tensor:
+    def _tensor(self, a: Any) -> Tensor:
+        if isinstance(a, Tensor):  # e.g. from fg.cuda.DeviceLoader: already placed
+            return a
         if self.device == "cpu":
             return Tensor._make(a, "cpu")  # the batch array itself, no copy
         return Tensor(a, device=self.device)
@@ -354,9 +365,10 @@ class Trainer:
         """Trains until ``self.epoch == epochs`` (or early stopping); returns ``self.history``.
 
         Args:
-            train_loader: yields ``(x, y)`` NumPy batches; if it has ``set_epoch`` (a
-                ``DataLoader``), epoch ``k``'s order is requested explicitly, which is what
-                makes a resumed run replay the same batches.
+            train_loader: yields ``(x, y)`` batches (NumPy arrays, or Tensors already on
+                the device, as ``fg.cuda.DeviceLoader`` gives); if it is a ``DataLoader``
+                (or wraps one as ``.loader``), epoch ``k``'s order is requested with
+                ``set_epoch(k)``, which is what makes a resumed run replay the same batches.
             val_loader: evaluated after every epoch (a loader or an ``(X, y)`` pair).
             epochs: total number of epochs, counting those already done (a resumed trainer
                 continues from ``self.epoch``).
@@ -371,8 +383,9 @@ class Trainer:
             raise ValueError(f"epochs must be non-negative, got {epochs}")
         epochs = int(epochs)
         self._train_loader, self._early_stopping = train_loader, early_stopping
-        if "loader" in self._pending and hasattr(train_loader, "load_state_dict"):
-            train_loader.load_state_dict(self._pending.pop("loader"))
+        base = _base_loader(train_loader)
+        if "loader" in self._pending and base is not None:
+            base.load_state_dict(self._pending.pop("loader"))
         if early_stopping is not None and "early_stopping" in self._pending:
             early_stopping.load_state_dict(self._pending.pop("early_stopping"))
         self.stop_training = False
@@ -384,8 +397,8 @@ class Trainer:
             for cb in callbacks:
                 if hasattr(cb, "on_epoch_begin"):
                     cb.on_epoch_begin(self, epoch)
-            if hasattr(train_loader, "set_epoch"):
-                train_loader.set_epoch(self.epoch)
+            if base is not None:
+                base.set_epoch(self.epoch)
             bar = None
             if bar_ok:
                 bar = tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}",
@@ -446,8 +459,9 @@ class Trainer:
             "loader": None,
             "early_stopping": None,
         }
-        if self._train_loader is not None and hasattr(self._train_loader, "state_dict"):
-            state["loader"] = self._train_loader.state_dict()
+        base = _base_loader(self._train_loader)
+        if base is not None:
+            state["loader"] = base.state_dict()
         if self._early_stopping is not None:
             state["early_stopping"] = self._early_stopping.state_dict()
         return state
