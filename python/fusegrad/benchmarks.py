@@ -229,6 +229,7 @@ def _load_common(bdir: Path) -> Any:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {bdir / 'common.py'}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
     spec.loader.exec_module(module)
     return module
 
@@ -281,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
         for script in scripts:
             runs.append(_run_one(script, bdir, args, tmp, out_dir))
 
+    _print_ceilings(runs, machine)
     print("\nsummary")
     width = max(len(r["script"]) for r in runs) if runs else 6
     print(f"{'suite':11} {'script':{width}} {'status':8} {'seconds':>8}  note")
@@ -305,7 +307,7 @@ def _run_one(script: str, bdir: Path, args: argparse.Namespace, tmp: str,
     path = bdir / f"{script}.py"
     rec: dict[str, Any] = {"suite": _suite_of(script), "script": path.name, "status": "skipped",
                            "returncode": None, "seconds": 0.0, "argv": [], "note": "",
-                           "results": None}
+                           "results": None, "ceilings": []}
     if not path.is_file():
         rec["note"] = "script not present in this version"
         return rec
@@ -339,6 +341,58 @@ def _run_one(script: str, bdir: Path, args: argparse.Namespace, tmp: str,
         notes.append("no --json option: table only")
     rec["note"] = "; ".join(notes)
     return rec
+
+
+def _rows_with(obj: Any, key: str) -> list[dict]:
+    """Every dict inside a script's JSON that has a numeric ``key`` (its result rows)."""
+    found: list[dict] = []
+    if isinstance(obj, dict):
+        if isinstance(obj.get(key), (int, float)):
+            found.append(obj)
+        for v in obj.values():
+            found += _rows_with(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += _rows_with(v, key)
+    return found
+
+
+def _print_ceilings(runs: list[dict], machine: dict) -> None:
+    """Rows the scripts report as ``fusegrad_gbps`` / ``fusegrad_gflops`` (the convention of
+    bench/common.py users), as % of this run's triad / estimated peak; stored in the JSON
+    as each run's ``ceilings``."""
+    refs = {r["threads"]: r for r in machine.get("references", [])}
+    if not refs:
+        return
+    lines = []
+    for run in runs:
+        run["ceilings"] = []
+        for key, ref_key, unit in (("fusegrad_gbps", "triad", "GB/s"),
+                                   ("fusegrad_gflops", "peak", "GFLOP/s")):
+            for row in _rows_with(run.get("results"), key):
+                threads = row.get("threads")
+                if threads not in refs:
+                    threads = (run["results"].get("threads") if isinstance(run["results"], dict)
+                               else None)
+                ref = refs.get(threads) or next(iter(refs.values()))
+                ceiling = ref[ref_key]["gbps" if ref_key == "triad" else "gflops"]
+                label = " ".join(str(row[k]) for k in ("group", "kernel", "label", "case", "name")
+                                 if k in row)
+                pct = 100 * row[key] / ceiling if ceiling == ceiling and ceiling > 0 else None
+                run["ceilings"].append({"row": label, "value": row[key], "unit": unit,
+                                        "of": ref_key, "threads": ref["threads"], "pct": pct})
+                lines.append((run["script"], label, row[key], unit, pct, ref_key,
+                              ref["threads"]))
+    if not lines:
+        return
+    print("\nfusegrad against this run's ceilings (triad = measured STREAM triad, peak = "
+          "estimated FLOP/s)")
+    w0 = max(len(x[0]) for x in lines)
+    w1 = max(len(x[1]) for x in lines)
+    for script, label, value, unit, pct, of, threads in lines:
+        pct_s = f"{pct:5.1f}% of {of}" if pct is not None else "-"
+        print(f"  {script:{w0}}  {label:{w1}}  {value:8.2f} {unit:7}  {pct_s} "
+              f"({threads} thread{'s' if threads != 1 else ''})")
 
 
 def _json_default(o: Any) -> Any:

@@ -11,6 +11,9 @@ backend) with timing wrappers; leaving it puts the original functions back. The 
 hot path is therefore untouched: no flag is tested and nothing is recorded when no profile
 is active. Only the outermost backend call is recorded (a method that calls another method,
 like ``sum_to_shape`` -> ``reduce``, counts once), so per-kernel totals add up to the total.
+Recording costs a few microseconds per call (after the clock stops, so it is not in the
+kernel times, but it is in ``wall_us``). Only calls from the thread that entered the profile
+are recorded; one profile at a time.
 
 Times: on CPU, wall time (``perf_counter``) of the backend call, which includes the method's
 Python dispatch and output allocation; on CUDA, the GPU time between two CUDA events recorded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +21,12 @@ from fusegrad import benchmarks
 REPO_BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 _FAKE_COMMON = '''
+from dataclasses import dataclass
+
+@dataclass
+class Stats:  # as the real common.py: loading it by path must support dataclasses
+    median: float = 0.0
+
 def measure_triad(n=1 << 24, min_time=0.2):
     return {"gbps": 10.0, "label": "fake triad", "n": n}
 
@@ -41,7 +48,8 @@ print("kernel  fusegrad  numpy  ratio")
 print("------  --------  -----  -----")
 print("neg     1.00 ms   2.00 ms  2.00")
 if a.json:
-    json.dump({"argv": sys.argv[1:], "rows": [{"kernel": "neg", "ratio": 2.0}]}, open(a.json, "w"))
+    json.dump({"argv": sys.argv[1:], "rows": [{"kernel": "neg", "ratio": 2.0,
+               "fusegrad_gbps": 5.0}]}, open(a.json, "w"))
 '''
 
 
@@ -101,7 +109,12 @@ def test_harness_runs_scripts_and_combines_json(fake_bench, tmp_path, capsys):
     assert got[:3] == ["--quick", "--threads", "1"]
     assert got[got.index("--out") + 1] == str(tmp_path / "plots")
     assert "--device" not in got  # cpu is every script's default
-    assert ok["results"]["rows"] == [{"kernel": "neg", "ratio": 2.0}]
+    assert ok["results"]["rows"] == [{"kernel": "neg", "ratio": 2.0, "fusegrad_gbps": 5.0}]
+    # rows reporting fusegrad_gbps are set against the triad measured in the run (10 GB/s)
+    (ceil,) = ok["ceilings"]
+    assert ceil["row"] == "neg" and ceil["of"] == "triad" and ceil["pct"] == pytest.approx(50.0)
+    assert re.search(r"bench_elementwise\.py\s+neg\s+5\.00 GB/s\s+50\.0% of triad \(1 thread\)",
+                     printed)
     assert runs["bench_reduce.py"]["status"] == "skipped"
     assert "not present" in runs["bench_reduce.py"]["note"]
     bad = runs["bench_matmul.py"]
