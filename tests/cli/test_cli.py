@@ -121,6 +121,32 @@ def test_search_tiny_budget(tmp_path, capsys) -> None:
     assert "best: lr=" in capsys.readouterr().out
 
 
+def _write_idx(path, array: np.ndarray) -> None:
+    """An IDX file (unsigned bytes): magic 0x08 0x<ndim>, big-endian int32 dims, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_train_mnist_from_idx_files(tmp_path) -> None:
+    """--dataset mnist reads the four IDX files; tiny synthetic ones stand in for MNIST
+    (each class is a bright patch at its own place, so a model can learn it)."""
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 400), ("t10k", 100)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 * c : 2 * c + 6, 4:24] = 250
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    m = _train(tmp_path, "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "3",
+               "--hidden", "32")
+    assert m["model"] == [784, 32, 10] and m["n_test"] == 100
+    assert m["n_train"] + m["n_val"] == 400
+    assert m["test_acc"] > 0.8
+
+
 def _write_corrupt_mnist(d) -> None:
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                  "t10k-labels-idx1-ubyte"):
