@@ -57,6 +57,8 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, list):
+        if all(type(v) in (float, int, str) for v in value):  # fast path: long metric lists
+            return list(value)
         return [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and not any(k.startswith("__") for k in value):

@@ -80,13 +80,15 @@ class History:
                 w.writerow([e, *("" if math.isnan(v) else repr(v) for v in row)])
 
     def state_dict(self) -> dict[str, Any]:
+        # Per-step lists as float64 arrays: a checkpoint stores them as binary (exact) data.
         return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()},
-                "steps": {k: list(v) for k, v in self.steps.items()}}
+                "steps": {k: np.array(v, dtype=np.float64) for k, v in self.steps.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = [int(e) for e in state["epoch"]]
         self.history = {k: [float(x) for x in state["history"][k]] for k in HISTORY_KEYS}
-        self.steps = {k: [float(x) for x in v] for k, v in state["steps"].items()}
+        self.steps = {k: [float(x) for x in np.asarray(v, dtype=np.float64)]
+                      for k, v in state["steps"].items()}
 
 
 def _snapshot(model: Any) -> dict[str, np.ndarray]:
