@@ -92,6 +92,18 @@ def test_harness_finds_checkout_bench_dir():
     assert benchmarks.bench_dir() == REPO_BENCH
 
 
+def test_harness_prefers_scripts_shipped_in_the_package(tmp_path, monkeypatch):
+    import importlib.resources
+
+    shipped = tmp_path / "fusegrad" / "_bench"  # what CMake's install(DIRECTORY bench/ ...) makes
+    shipped.mkdir(parents=True)
+    (shipped / "common.py").write_text(_FAKE_COMMON)
+    monkeypatch.setattr(importlib.resources, "files", lambda pkg: tmp_path / pkg)
+    assert benchmarks.bench_dir() == shipped
+    (shipped / "common.py").unlink()  # an incomplete install: fall back to the checkout
+    assert benchmarks.bench_dir() == REPO_BENCH
+
+
 def test_harness_runs_scripts_and_combines_json(fake_bench, tmp_path, capsys):
     rc, doc = _run(fake_bench, tmp_path, "--suite", "kernels", "--quick", "--threads", "1",
                    "--out", str(tmp_path / "plots"))
