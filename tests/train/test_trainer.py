@@ -195,3 +195,41 @@ def test_tensor_batches_from_device_loader_train_identically(digits_small) -> No
     for k in pa:
         np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
     assert b.state_dict()["loader"] == loader_b.state_dict()
+
+
+def test_step_losses_are_the_values_of_each_step(digits_small) -> None:
+    """Losses are read at the end of the epoch (one device transfer): they must still be the
+    values each step computed (no buffer reused across steps)."""
+    trainer, loader = _setup(digits_small)
+    seen, loss_fn = [], trainer.loss_fn
+
+    def recording(out, y):
+        loss = loss_fn(out, y)
+        seen.append(loss.item())
+        return loss
+
+    trainer.loss_fn = recording
+    train_loss, _ = trainer.train_epoch(loader)
+    assert trainer.history.steps["loss"] == seen
+    sizes = [len(b[1]) for b in loader]
+    assert train_loss == pytest.approx(np.dot(seen, sizes) / sum(sizes), rel=1e-12)
+
+
+def test_progress_bar_shows_running_means(digits_small) -> None:
+    trainer, loader = _setup(digits_small)
+
+    class Bar:
+        def __init__(self, total):
+            self.n, self.total, self.posts = 0, total, []
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, refresh=False, **kw):
+            self.posts.append(kw)
+
+    bar = Bar(len(loader))
+    loss, acc = trainer.train_epoch(loader, bar)
+    assert bar.n == len(loader) and len(bar.posts) == math.ceil(len(loader) / 10)
+    assert float(bar.posts[-1]["loss"]) == pytest.approx(loss, abs=1e-4)
+    assert float(bar.posts[-1]["acc"]) == pytest.approx(acc, abs=1e-4)

@@ -188,6 +188,20 @@ def _is_plateau(scheduler: Any) -> bool:
     return isinstance(scheduler, ReduceLROnPlateau)
 
 
+def _host(arrays: list[Any]) -> list[Any]:
+    """Python numbers from a list of 0-d arrays (NumPy or CuPy) with one device transfer."""
+    if not arrays:
+        return []
+    first = arrays[0]
+    if isinstance(first, np.ndarray) or np.isscalar(first):
+        return [a.item() for a in arrays]
+    stacked = type(first).__module__.split(".")[0]  # "cupy"
+    import importlib
+
+    xp = importlib.import_module(stacked)
+    return xp.stack(arrays).get().tolist()
+
+
 def _base_loader(loader: Any) -> Any:
     """The ``DataLoader`` that decides the batch order: ``loader`` itself, or the one a
     wrapper such as ``fg.cuda.DeviceLoader`` keeps as ``.loader``; None if there is none."""
@@ -271,8 +285,10 @@ class Trainer:
         The means are over samples (a short last batch weighs less), as ``evaluate``'s.
         """
         # Note [hot loop]
-        # Per batch: two Tensor wraps, forward, loss, zero_grad, backward, step, one
-        # .item() (the loss) and an argmax on the (B, classes) logits in NumPy. No Python
+        # Per batch: two Tensor wraps, forward, loss, zero_grad, backward, step, and an argmax
+        # over the (B, classes) outputs. The loss and the correct count stay 0-d arrays of the
+        # device until the epoch ends (one transfer for all of them), so a GPU run is not
+        # synchronised every step; only the progress bar reads them every 10 steps. No Python
         # work proportional to the number of parameters happens here; the optimizer step is
         # one fused call per param group.
         model, opt, loss_fn, sched = self.model, self.optimizer, self.loss_fn, self.scheduler
@@ -283,8 +299,12 @@ class Trainer:
         if clip:
             from fusegrad.nn.utils import clip_grad_norm_
         group0 = opt.param_groups[0]
-        step_lr, step_loss = self.history.steps["lr"], self.history.steps["loss"]
-        total_loss, correct, seen, classified = 0.0, 0, 0, True
+        step_lr = self.history.steps["lr"]
+        losses: list[Any] = []  # 0-d loss arrays, one per step
+        counts: list[int] = []  # batch sizes
+        correct: list[Any] = []  # 0-d arrays: correct predictions per step
+        classified = True
+        shown = [0, 0.0, 0]  # steps, loss sum, correct sum already shown on the bar
         model.train()
         for xb, yb in loader:
             x, y = self._tensor(xb), self._tensor(yb)
@@ -299,24 +319,36 @@ class Trainer:
             if step_sched:
                 sched.step()
             self.global_step += 1
-            n = len(yb)
-            value = loss.item()
-            step_loss.append(value)
-            total_loss += value * n
-            seen += n
+            losses.append(loss._data)
+            counts.append(len(yb))
             if classified and out.ndim == 2 and yb.dtype.kind in "iu":
-                correct += int((out._data.argmax(axis=1) == y._data).sum())
+                correct.append((out._data.argmax(axis=1) == y._data).sum())
             else:
                 classified = False
             if bar is not None:
                 bar.update(1)
                 if bar.n % 10 == 0 or bar.n == bar.total:
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}",
-                                    acc=f"{correct / seen:.4f}" if classified else "-",
-                                    refresh=False)
-        if seen == 0:
+                    self._show(bar, shown, losses, counts, correct if classified else None)
+        if not losses:
             raise ValueError("the training loader yielded no batches")
-        return total_loss / seen, (correct / seen if classified else math.nan)
+        values = _host(losses)
+        self.history.steps["loss"].extend(values)
+        seen = sum(counts)
+        total_loss = sum(v * n for v, n in zip(values, counts))
+        return total_loss / seen, (sum(_host(correct)) / seen if classified else math.nan)
+
+    @staticmethod
+    def _show(bar: Any, shown: list, losses: list, counts: list, correct: list | None) -> None:
+        """Running mean loss / accuracy on the bar (reads only the steps not shown yet)."""
+        k = shown[0]
+        shown[1] += sum(v * n for v, n in zip(_host(losses[k:]), counts[k:]))
+        if correct is not None:
+            shown[2] += sum(_host(correct[k:]))
+        shown[0] = len(losses)
+        seen = sum(counts)
+        bar.set_postfix(loss=f"{shown[1] / seen:.4f}",
+                        acc=f"{shown[2] / seen:.4f}" if correct is not None else "-",
+                        refresh=False)
 
     def evaluate(self, loader: Any) -> dict[str, float]:
         """Mean loss and accuracy over ``loader`` (or an ``(X, y)`` pair) in eval mode.
