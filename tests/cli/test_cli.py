@@ -81,7 +81,8 @@ def test_train_init_clip_patience(tmp_path) -> None:
 def test_train_resume_after_interruption_is_exact(tmp_path, monkeypatch) -> None:
     """A run interrupted after epoch 2 and resumed ends bitwise where an uninterrupted run
     ends (model, optimizer, schedule, shuffling and dropout RNG all restored)."""
-    args = ["--epochs", "4", "--hidden", "32", "--dropout", "0.1", "--batchnorm", "--quiet"]
+    args = ["--epochs", "4", "--hidden", "32", "--dropout", "0.1", "--batchnorm", "--quiet",
+            "--no-plots"]
     assert main(["train", "--out", str(tmp_path / "full"), *args]) == 0
 
     real_epoch = Trainer.train_epoch
@@ -105,6 +106,7 @@ def test_train_resume_after_interruption_is_exact(tmp_path, monkeypatch) -> None
         np.testing.assert_array_equal(a["model"][k], b["model"][k], err_msg=k)
     ma, mb = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("full", "cut"))
     assert ma["test_acc"] == mb["test_acc"] and ma["test_loss"] == mb["test_loss"]
+    assert not (tmp_path / "full" / "loss.png").exists()  # --no-plots
 
 
 def test_search_tiny_budget(tmp_path, capsys) -> None:
@@ -202,7 +204,8 @@ def test_resume_from_a_non_checkpoint_gives_one_error_line(tmp_path, capsys) -> 
 
 
 def test_resume_into_a_different_model_gives_one_error_line(tmp_path, capsys) -> None:
-    _train(tmp_path, "--epochs", "1", "--hidden", "8")
+    assert main(["train", "--epochs", "1", "--hidden", "8", "--no-plots", "--quiet", "--out",
+                 str(tmp_path / "run")]) == 0
     capsys.readouterr()
     ckpt = str(tmp_path / "run" / "checkpoint.npz")
     assert main(["train", "--resume", ckpt, "--hidden", "9", "--out", ""]) == 2

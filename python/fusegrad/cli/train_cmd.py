@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folder (default: runs/<timestamp>; '' writes nothing)")
     p.add_argument("--resume", default=d.resume, metavar="CHECKPOINT",
                    help="continue a run from its checkpoint.npz up to --epochs")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="skip the PNG plots (matplotlib is then not even imported)")
     p.add_argument("--profile", action="store_true",
                    help="profile the first epoch with fusegrad.profiler and print the table")
 

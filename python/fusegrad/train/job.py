@@ -79,6 +79,7 @@ class TrainConfig:
     quiet: bool = False
     threads: int | None = None
     profile: bool = False
+    plots: bool = True
 
 
 def _check(ok: bool, message: str) -> None:
@@ -327,7 +328,7 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
 
     Writes to ``config.out`` (default ``runs/<timestamp>``): ``metrics.json``,
     ``history.csv``, ``checkpoint.npz`` (after every epoch; ``--resume`` continues from it),
-    ``loss.png``, ``accuracy.png``, ``lr.png``.
+    and unless ``plots=False`` ``loss.png``, ``accuracy.png``, ``lr.png``.
 
     Args:
         config: the options.
@@ -419,7 +420,8 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
     }
     if out:
         history.to_csv(os.path.join(out, "history.csv"))
-        plot_history(history, out, title=f"{data.name} MLP {'-'.join(map(str, sizes))}")
+        if c.plots:
+            plot_history(history, out, title=f"{data.name} MLP {'-'.join(map(str, sizes))}")
     metrics["wall_time_s"] = time.perf_counter() - t_start
     metrics = {k: _jsonable(v) for k, v in metrics.items()}
     if out:
