@@ -18,13 +18,14 @@ namespace fg::cpu {
 namespace {
 
 // Products smaller than this many multiply-adds stay on the calling thread: waking a
-// sleeping OpenMP team (OMP_WAIT_POLICY=PASSIVE) costs tens of microseconds, about what
-// 2^21 multiply-adds take on one AVX-512 core.
-constexpr int64_t kParallelMinMacs = int64_t(1) << 21;
+// sleeping OpenMP team (OMP_WAIT_POLICY=PASSIVE) costs some 5-30 microseconds, and 2^19
+// multiply-adds take about 10 on one AVX-512 core.
+constexpr int64_t kParallelMinMacs = int64_t(1) << 19;
 
 // Columns at or below this count with m at least twice n run as Cᵀ = Bᵀ·Aᵀ, so the narrow
 // dimension meets the micro-tile's MR rows instead of padding most of an NR-wide panel
-// (the 512×10 classifier layer of an MLP).
+// (dY·W and dYᵀ·X of the 512×10 classifier layer of an MLP; its X·Wᵀ, with both operands
+// contiguous along k, takes the kernel's dot-product path instead).
 constexpr int64_t kSwapMaxCols = 16;
 
 detail::GemmTable choose_table() {
@@ -74,7 +75,8 @@ detail::GemmProblem<T> make_problem(const T* a, int64_t a_rs, int64_t a_cs, cons
   detail::GemmProblem<T> g{a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, 1, m, n, k,
                            bias, false, act == Activation::kRelu, threads};
   if (m * n * k < kParallelMinMacs) g.threads = 1;
-  if (n <= kSwapMaxCols && m >= 2 * n) {
+  const bool dot_path = a_cs == 1 && b_rs == 1;  // k-contiguous: the kernel's dot path fits
+  if (n <= kSwapMaxCols && m >= 2 * n && !dot_path) {
     // Cᵀ (n×m) = Bᵀ·Aᵀ: Bᵀ(i, p) = B(p, i), Aᵀ(p, j) = A(j, p), Cᵀ(i, j) = C(j, i).
     g = detail::GemmProblem<T>{b, b_cs, b_rs, a, a_cs, a_rs, c, 1, c_rs, n, m, k,
                                bias, true, g.relu, g.threads};

@@ -73,7 +73,8 @@ struct PackBuffer {
   ~PackBuffer() { std::free(p); }
   template <class T>
   T* get(int64_t elems) {
-    const size_t bytes = (static_cast<size_t>(elems) * sizeof(T) + 4095) / 4096 * 4096;
+    // + 64 spare bytes: pack_a's overlapping vector stores may run one vector past the end.
+    const size_t bytes = (static_cast<size_t>(elems) * sizeof(T) + 64 + 4095) / 4096 * 4096;
     if (bytes > cap) {
       std::free(p);
       p = std::aligned_alloc(4096, bytes);
@@ -108,7 +109,9 @@ FG_GEMM_INLINE void transpose_stage(V* r) {
 // rows past mc zero-filled.
 template <class T>
 void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* __restrict dst) {
-  constexpr int MR = Cfg<T>::MR;
+  using V = typename Vec<T>::v;
+  using U = typename Vec<T>::u;
+  constexpr int MR = Cfg<T>::MR, W = Cfg<T>::W;
   for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
     const int mr = static_cast<int>(std::min<int64_t>(MR, mc - i0));
     const T* s = a + i0 * rs;
@@ -116,7 +119,22 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* __res
       // Row-major A: MR row streams, written interleaved.
       const T* rows[MR];
       for (int i = 0; i < MR; ++i) rows[i] = s + i * rs;
-      for (int64_t p = 0; p < kc; ++p) {
+      int64_t p = 0;
+      if constexpr (MR <= W) {
+        // W values of each row, transposed in registers: vector pp holds column p + pp in
+        // lanes 0..MR-1. Full-width stores in increasing pp overlap the next column's slots,
+        // which the next store (or the scalar tail) rewrites; the buffer has W spare elements
+        // for the last one (PackBuffer's padding).
+        for (; p + W <= kc; p += W) {
+          V r[W];
+#pragma GCC unroll 16
+          for (int i = 0; i < W; ++i) r[i] = *reinterpret_cast<const U*>(rows[i < MR ? i : 0] + p);
+          transpose_stage<V, W, W / 2>(r);
+#pragma GCC unroll 16
+          for (int pp = 0; pp < W; ++pp) *reinterpret_cast<U*>(dst + (p + pp) * MR) = r[pp];
+        }
+      }
+      for (; p < kc; ++p) {
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
       }
@@ -184,19 +202,21 @@ struct StoreMode {
   bool relu;
 };
 
-// C tile (mr×nr at c, strides c_rs, c_cs) <- (C +) packed A panel (kc×MR) · packed B panel
-// (kc×NR), then, on the last KC block, + bias and ReLU. bias_col points at this tile's first
-// column's bias (or nullptr), bias_row at its first row's.
+// C tile (mr×nr at c, strides c_rs, c_cs) <- (C +) packed A panel (kc×MR) · B panel (kc×NR,
+// rows ldb apart: NR when packed, B's row stride when read in place), then, on the last KC
+// block, + bias and ReLU. bias_col points at this tile's first column's bias (or nullptr),
+// bias_row at its first row's.
 template <class T>
-FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __restrict pb, T* c,
-                               int64_t c_rs, int64_t c_cs, int mr, int nr, StoreMode mode,
-                               const T* bias_col, const T* bias_row) {
+FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __restrict pb,
+                               int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                               StoreMode mode, const T* bias_col, const T* bias_row) {
   using V = typename Vec<T>::v;
   using U = typename Vec<T>::u;
   constexpr int W = Cfg<T>::W, MR = Cfg<T>::MR, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
   // Pull the C tile toward L1 while the k loop runs: the store step's loads (and the write
-  // misses of the first KC block) otherwise stall on memory once per tile.
-  if (c_cs == 1) {
+  // misses of the first KC block) otherwise stall on memory once per tile. (With a short k
+  // loop the prefetches cannot arrive before the stores: skip them.)
+  if (c_cs == 1 && kc >= 32) {
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nr; j += 64 / int(sizeof(T))) __builtin_prefetch(c + i * c_rs + j, 1, 3);
   }
@@ -208,7 +228,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(pb + v * W);
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const U*>(pb + v * W);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const T ai = pa[i];
@@ -216,13 +236,14 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
       for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
     }
     pa += MR;
-    pb += NR;
+    pb += ldb;
   }
   // Store step. The order (C_old + tile) + bias, then ReLU, is the unfused path's order
   // (matmul, then add, then relu), so fused and unfused results are bitwise equal.
-  if (mr == MR && nr == NR && c_cs == 1) {
+  if (nr == NR && c_cs == 1) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
+      if (i >= mr) break;
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
         U* cp = reinterpret_cast<U*>(c + i * c_rs + v * W);
@@ -280,12 +301,16 @@ void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int
   const int64_t nc_pad = (std::min(nc_step, n1 - n0) + NR - 1) / NR * NR;
   T* pa = tl_pack_a.get<T>(mc_pad * std::min(kc_step, g.k));
   T* pb = tl_pack_b.get<T>(nc_pad * std::min(kc_step, g.k));
+  // With a single MR panel of A, each packed B value would be used once: packing B would
+  // only copy it. Row-major B is then read in place (rows b_rs apart).
+  const bool direct_b = g.b_cs == 1 && m1 - m0 <= MR;
   for (int64_t jc = n0; jc < n1; jc += nc_step) {
     const int64_t nc = std::min(nc_step, n1 - jc);
     for (int64_t pc = 0; pc < g.k; pc += kc_step) {
       const int64_t kc = std::min(kc_step, g.k - pc);
       const StoreMode mode{pc > 0, pc + kc == g.k, g.relu};
-      pack_b(g.b + pc * g.b_rs + jc * g.b_cs, g.b_rs, g.b_cs, kc, nc, pb);
+      const T* b_blk = g.b + pc * g.b_rs + jc * g.b_cs;
+      if (!direct_b) pack_b(b_blk, g.b_rs, g.b_cs, kc, nc, pb);
       for (int64_t ic = m0; ic < m1; ic += mc_step) {
         const int64_t mc = std::min(mc_step, m1 - ic);
         pack_a(g.a + ic * g.a_rs + pc * g.a_cs, g.a_rs, g.a_cs, mc, kc, pa);
@@ -295,9 +320,85 @@ void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
             const T* bias_col = (g.bias && !g.bias_rows) ? g.bias + jc + jr : nullptr;
-            micro_tile<T>(kc, pa + ir * kc, pb + jr * kc, g.c + (ic + ir) * g.c_rs + (jc + jr) * g.c_cs,
-                          g.c_rs, g.c_cs, mr, nr, mode, bias_col, bias_row);
+            const T* b_panel = pb + jr * kc;
+            int64_t ldb = NR;
+            if (direct_b && nr == NR) {
+              b_panel = b_blk + jr, ldb = g.b_rs;
+            } else if (direct_b) {  // the ragged last panel: pack it (zero-filled columns)
+              pack_b(b_blk + jr, g.b_rs, g.b_cs, kc, nr, pb);
+              b_panel = pb;
+            }
+            micro_tile<T>(kc, pa + ir * kc, b_panel, ldb,
+                          g.c + (ic + ir) * g.c_rs + (jc + jr) * g.c_cs, g.c_rs, g.c_cs, mr, nr,
+                          mode, bias_col, bias_row);
           }
+        }
+      }
+    }
+  }
+}
+
+// Horizontal sum of an N-lane vector by halving (log2 N vector adds, not a serial chain).
+template <int N, class VV, size_t... L>
+FG_GEMM_INLINE auto low_half(VV v, std::index_sequence<L...>) {
+  return __builtin_shufflevector(v, v, L...);
+}
+template <int N, class VV, size_t... L>
+FG_GEMM_INLINE auto high_half(VV v, std::index_sequence<L...>) {
+  return __builtin_shufflevector(v, v, (N / 2 + L)...);
+}
+template <int N, class VV>
+FG_GEMM_INLINE auto hsum(VV v) {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+    return hsum<N / 2>(low_half<N>(v, std::make_index_sequence<N / 2>{}) +
+                       high_half<N>(v, std::make_index_sequence<N / 2>{}));
+  }
+}
+
+// ---- dot-product path for a narrow C with both operands contiguous along k ---------------
+// C = X·Wᵀ with few rows or columns (the 10-class layer): the outer-product tile would be
+// mostly padding, and packing would transpose an operand that is used once. Here each C
+// element is a dot product of two k-contiguous rows, vectorised along k, DR×DC of them at a
+// time; no packing. Requires a_cs == 1 and b_rs == 1.
+template <class T, int DC>
+void dot_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  using V = typename Vec<T>::v;
+  using U = typename Vec<T>::u;
+  constexpr int W = Cfg<T>::W, DR = 4;
+  const int64_t kv = g.k / W * W;
+  for (int64_t i0 = m0; i0 < m1; i0 += DR) {
+    const int dr = static_cast<int>(std::min<int64_t>(DR, m1 - i0));
+    const T* ar[DR];
+    for (int i = 0; i < DR; ++i) ar[i] = g.a + std::min<int64_t>(i0 + i, m1 - 1) * g.a_rs;
+    for (int64_t j0 = n0; j0 < n1; j0 += DC) {
+      const int dc = static_cast<int>(std::min<int64_t>(DC, n1 - j0));
+      const T* bc[DC];
+      for (int j = 0; j < DC; ++j) bc[j] = g.b + std::min<int64_t>(j0 + j, n1 - 1) * g.b_cs;
+      V acc[DR][DC];
+#pragma GCC unroll 4
+      for (int i = 0; i < DR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < DC; ++j) acc[i][j] = V{};
+      for (int64_t p = 0; p < kv; p += W) {
+        V av[DR], bv[DC];
+#pragma GCC unroll 4
+        for (int i = 0; i < DR; ++i) av[i] = *reinterpret_cast<const U*>(ar[i] + p);
+#pragma GCC unroll 4
+        for (int j = 0; j < DC; ++j) bv[j] = *reinterpret_cast<const U*>(bc[j] + p);
+#pragma GCC unroll 4
+        for (int i = 0; i < DR; ++i)
+#pragma GCC unroll 4
+          for (int j = 0; j < DC; ++j) acc[i][j] += av[i] * bv[j];
+      }
+      for (int i = 0; i < dr; ++i) {
+        for (int j = 0; j < dc; ++j) {
+          T r = hsum<W>(acc[i][j]);
+          for (int64_t p = kv; p < g.k; ++p) r += ar[i][p] * bc[j][p];
+          if (g.bias) r = r + g.bias[g.bias_rows ? i0 + i : j0 + j];
+          if (g.relu) r = r < T(0) ? T(0) : r;
+          g.c[(i0 + i) * g.c_rs + (j0 + j) * g.c_cs] = r;
         }
       }
     }
@@ -319,11 +420,37 @@ void fill_bias(const GemmProblem<T>& g) {
 // Threads take a tm×tn grid of C blocks. Each thread packs the A rows and B columns of its
 // block itself, so a split along n repeats A's packing and a split along m repeats B's: pick
 // the grid with the least (compute per thread + packing per thread), in FMA-vector units.
+// C narrower than this (rows or columns) with k-contiguous operands takes the dot path.
+constexpr int64_t kDotMaxDim = 16;
+
 template <class T>
 void run(const GemmProblem<T>& g) {
   using C = Cfg<T>;
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) return fill_bias(g);
+  if (g.a_cs == 1 && g.b_rs == 1 && std::min(g.m, g.n) <= kDotMaxDim && g.k >= 4 * C::W) {
+    // Threads split the long side; nothing is packed, so nothing is duplicated.
+    const bool split_m = g.m >= g.n;
+    const int64_t len = split_m ? g.m : g.n;
+    const int parts = static_cast<int>(std::min<int64_t>(g.threads, (len + 15) / 16));
+    // Five columns per block when that tiles n exactly and four do not (n = 10).
+    const bool five = g.n % 5 == 0 && g.n % 4 != 0;
+    auto part = [&](int t) {
+      const int64_t lo = len * t / parts, hi = len * (t + 1) / parts;
+      const int64_t i0 = split_m ? lo : 0, i1 = split_m ? hi : g.m;
+      const int64_t j0 = split_m ? 0 : lo, j1 = split_m ? g.n : hi;
+      if (five) dot_block<T, 5>(g, i0, i1, j0, j1);
+      else dot_block<T, 4>(g, i0, i1, j0, j1);
+    };
+    if (parts <= 1) return part(0);
+#if defined(FG_OPENMP)
+#pragma omp parallel num_threads(parts)
+    for (int t = omp_get_thread_num(); t < parts; t += omp_get_num_threads()) part(t);
+#else
+    for (int t = 0; t < parts; ++t) part(t);
+#endif
+    return;
+  }
   const int64_t mp = (g.m + C::MR - 1) / C::MR, np = (g.n + C::NR - 1) / C::NR;
   int best_tm = 1, best_tn = 1;
   if (g.threads > 1) {
@@ -376,16 +503,18 @@ inline double thread_seconds() {
 }
 
 // float32 FMA throughput of this path on one core (GFLOP/s): as many independent vector
-// chains as the micro-tile has accumulators, so the clock is the one the GEMM itself gets
-// (wide-vector FMA load can run below the scalar turbo clock). Best of several tries.
+// chains as the micro-tile has accumulators, so the clock is the one the GEMM itself gets.
+// Wide-vector FMA load settles below the short-burst turbo clock (here about 2.2 vs 2.5 GHz),
+// so the figure is the median of 9 runs of ~10 ms after ~0.1 s of warm-up, timed in thread
+// CPU time.
 inline double fma_peak_gflops() {
   using V = Vec<float>::v;
   constexpr int W = Cfg<float>::W, kChains = Cfg<float>::MR * Cfg<float>::NV;
-  constexpr int64_t kIters = int64_t(1) << 16;
+  constexpr int64_t kIters = int64_t(1) << 17;
   volatile float seed_y = 0.999999f, seed_z = 1e-9f, sink = 0.0f;
   const V y = V{} + seed_y, z = V{} + seed_z;
-  double best_s = 1e300;
-  for (int rep = 0; rep < 15; ++rep) {
+  double secs[19];
+  for (int rep = 0; rep < 19; ++rep) {
     V acc[kChains];
 #pragma GCC unroll 32
     for (int i = 0; i < kChains; ++i) acc[i] = V{} + float(i);
@@ -398,10 +527,11 @@ inline double fma_peak_gflops() {
     float s = 0.0f;
     for (int i = 0; i < kChains; ++i) s += acc[i][0];
     sink = s;  // keep the chains alive
-    best_s = std::min(best_s, t1 - t0);
+    secs[rep] = t1 - t0;
   }
   (void)sink;
-  return 2.0 * W * kChains * double(kIters) / best_s * 1e-9;
+  std::sort(secs + 10, secs + 19);  // the first 10 runs are the warm-up
+  return 2.0 * W * kChains * double(kIters) / secs[14] * 1e-9;
 }
 
 inline GemmTable make_table(const char* name) {

@@ -196,13 +196,20 @@ rng = np.random.default_rng(1)
 errs = {}
 for dt in (np.float32, np.float64):
     for m, n, k in [(1, 1, 1), (37, 45, 70), (200, 10, 300), (300, 260, 520)]:
-        a = rng.standard_normal((k, m)).astype(dt).T
-        b = rng.standard_normal((k, n)).astype(dt)
-        bias = rng.standard_normal(n).astype(dt)
-        ref = np.maximum(a.astype(np.float64) @ b + bias, 0)
-        y = be.linear_forward(a, np.ascontiguousarray(b.T), bias, "relu")
-        err = float(np.max(np.abs(y - ref) / (1 + np.abs(ref))))
-        errs[f"{np.dtype(dt).name}-{m}x{n}x{k}"] = err / k
+        for a_layout in ("rowmajor", "transposed"):
+            if a_layout == "rowmajor":
+                a = rng.standard_normal((m, k)).astype(dt)
+            else:
+                a = rng.standard_normal((k, m)).astype(dt).T
+            for b_layout in ("rowmajor", "transposed"):
+                b = rng.standard_normal((k, n)).astype(dt)
+                w = np.ascontiguousarray(b.T) if b_layout == "rowmajor" else b.T
+                bias = rng.standard_normal(n).astype(dt)
+                ref = np.maximum(a.astype(np.float64) @ b + bias, 0)
+                y = be.linear_forward(a, w, bias, "relu")
+                err = float(np.max(np.abs(y - ref) / (1 + np.abs(ref))))
+                key = f"{np.dtype(dt).name}-{m}x{n}x{k}-{a_layout}-{b_layout}"
+                errs[key] = err / k
 print(json.dumps({"isa": _C.gemm_isa(), "errs": errs}))
 """
 
