@@ -118,7 +118,7 @@ def test_replay_refreshes_lr_and_steps_in_the_optimizer_table():
 
     from fusegrad.backend import cuda as cb
     from fusegrad.cuda import graphs
-    from tests.backend.test_cuda_launches import FakeArray
+    from tests.backend.cuda_fake import FakeArray
 
     class Param:  # hashable by identity, like a Tensor
         def __init__(self, n):

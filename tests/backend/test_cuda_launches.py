@@ -13,123 +13,43 @@ test_cuda_parity.py on a machine with a device.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
 
 from fusegrad.backend import cuda as cb
+from tests.backend.cuda_fake import FakeArray, fake_backend, kernel_signatures
+from tests.backend.cuda_fake import fa as _fa
 
 CSRC = Path(__file__).resolve().parents[2] / "csrc"
-
-
-# ---- a recording stand-in for CuPy --------------------------------------------------------------
-class FakeArray(np.ndarray):
-    """A NumPy array that answers ``.data.ptr`` and ``.get()`` like a CuPy array."""
-
-    @property
-    def data(self) -> Any:  # type: ignore[override]
-        return SimpleNamespace(ptr=self.__array_interface__["data"][0])
-
-    def get(self) -> np.ndarray:
-        return np.asarray(self)
-
-    def set(self, a: Any) -> None:
-        self[...] = a
-
-
-def _fa(a: Any) -> FakeArray:
-    return np.asarray(a).view(FakeArray)
 
 
 class _Recorder:
     def __init__(self) -> None:
         self.launches: list[tuple[str, tuple, tuple, tuple]] = []
 
-
-class _Function:
-    def __init__(self, rec: _Recorder, name: str) -> None:
-        self.rec, self.name = rec, name
-
-    def __call__(self, grid: tuple, block: tuple, args: tuple) -> None:
-        self.rec.launches.append((self.name, grid, block, args))
-
-
-class _Module:
-    def __init__(self, rec: _Recorder, code: str, options: tuple) -> None:
-        self.rec = rec
-        assert any(o.startswith("-I") for o in options) and "-std=c++17" in options
-        assert any(o in ("-DFG_CUDA_DTYPE_F32", "-DFG_CUDA_DTYPE_F64") for o in options)
-        self.sfx = "f32" if "-DFG_CUDA_DTYPE_F32" in options else "f64"
-
-    def get_function(self, name: str) -> _Function:
-        return _Function(self.rec, name)
-
-
-def make_fake_cupy(rec: _Recorder) -> Any:
-    def wrap(f):
-        return lambda *a, **k: _fa(f(*a, **k))
-
-    class _Dev:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            return False
-
-        def synchronize(self):
-            pass
-
-    cuda = SimpleNamespace(Device=lambda i=0: _Dev(),
-                           get_current_stream=lambda: SimpleNamespace(synchronize=lambda: None))
-    return SimpleNamespace(
-        ndarray=FakeArray, cuda=cuda,
-        RawModule=lambda code, options: _Module(rec, code, options),
-        asarray=wrap(lambda a, dtype=None: np.array(np.asarray(a), dtype=dtype)),
-        array=wrap(lambda a, copy=True: np.array(a, copy=copy)),
-        empty=wrap(np.empty), empty_like=wrap(np.empty_like), zeros=wrap(np.zeros),
-        zeros_like=wrap(np.zeros_like), full=wrap(np.full),
-        ascontiguousarray=wrap(np.ascontiguousarray), moveaxis=wrap(np.moveaxis),
-        broadcast_to=wrap(np.broadcast_to), matmul=wrap(np.matmul),
-    )
+    def __call__(self, name: str, grid: tuple, block: tuple, args: tuple) -> None:
+        self.launches.append((name, grid, block, args))
 
 
 @pytest.fixture
 def gpu():
     """A CUDABackend wired to the recorder (no device, no CuPy involved)."""
     rec = _Recorder()
-    be = object.__new__(cb.CUDABackend)
-    fake = make_fake_cupy(rec)
-    be.cp = be.xp = fake
-    be.device, be.index = "cuda", 0
-    be._dev = fake.cuda.Device(0)
-    be._fns, be._meta = {}, {}
-    be._sync, be._capture = False, None
     saved = dict(cb._MODULES)
     cb._MODULES.clear()
-    yield be, rec
+    yield fake_backend(rec), rec
     cb._MODULES.clear()
     cb._MODULES.update(saved)
 
 
-# ---- kernel signatures from the sources ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def signatures() -> dict[str, list[str]]:
-    cxx = shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
+    try:
+        return kernel_signatures()
+    except FileNotFoundError:
         pytest.skip("no C++ preprocessor")
-    sigs: dict[str, list[str]] = {}
-    for src in sorted((CSRC / "cuda").glob("*.cu")):
-        out = subprocess.run([cxx, "-E", "-P", "-x", "c++", "-std=c++17", "-I", str(CSRC),
-                              str(src)], capture_output=True, text=True, check=True).stdout
-        for name, params in re.findall(
-                r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)', out):
-            sigs[name] = [" ".join(p.split()[:-1]) for p in params.split(",") if p.strip()]
-    return sigs
 
 
 _SCALAR = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64,

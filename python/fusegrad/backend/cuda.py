@@ -125,9 +125,9 @@ def _source(stem: str) -> tuple[str, tuple[str, ...]]:
 
 
 # ---- pure helpers (no CuPy; unit-tested on machines without a GPU) ----------------------------
-def grid_for(n: int, block: int = BLOCK) -> int:
-    """Blocks for a flat grid-stride launch over n items."""
-    return max(1, min(MAX_GRID, -(-n // block)))
+def grid_for(n: int, block: int | None = None) -> int:
+    """Blocks for a flat grid-stride launch over n items (block: threads, default BLOCK)."""
+    return max(1, min(MAX_GRID, -(-n // (block or BLOCK))))
 
 
 def broadcast_strides(shape: Sequence[int], strides: Sequence[int], itemsize: int,
