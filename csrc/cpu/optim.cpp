@@ -51,7 +51,13 @@ const OptimKernels<double>& optim_kernels<double>() {
 }
 
 const char* optim_isa() {
+#if defined(__NO_MATH_ERRNO__)
   return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+#else  // see Note [sqrt without errno] in cpu/optim_impl.h
+  return kIsa == Isa::kV4   ? "x86-64-v4 (sqrt not vectorised: no -fno-math-errno)"
+         : kIsa == Isa::kV3 ? "x86-64-v3 (sqrt not vectorised: no -fno-math-errno)"
+                            : "baseline (sqrt not vectorised: no -fno-math-errno)";
+#endif
 }
 
 }  // namespace fg::cpu

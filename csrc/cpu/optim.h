@@ -72,7 +72,8 @@ struct OptimKernels {
 template <class T>
 const OptimKernels<T>& optim_kernels();
 
-// Name of the instruction set optim_kernels() picked: "x86-64-v4", "x86-64-v3" or "baseline".
+// Name of the instruction set optim_kernels() picked: "x86-64-v4", "x86-64-v3" or "baseline"
+// (with a remark when the build lacks -fno-math-errno; see Note [sqrt without errno]).
 const char* optim_isa();
 
 // Per-ISA tables (defined in optim.cpp, optim_v3.cpp, optim_v4.cpp via cpu/optim_impl.h).

@@ -69,10 +69,10 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
         for bucket in self._buckets(self._active(group)):
-            for _, _, st in bucket:
+            for p, _, st in bucket:
                 st["step"] += 1
                 if amsgrad and "max_exp_avg_sq" not in st:  # amsgrad switched on later
-                    st["max_exp_avg_sq"] = st["exp_avg_sq"] * 0
+                    st["max_exp_avg_sq"] = p.backend.xp.zeros_like(p._data)
             bucket[0][0].backend.adam_step(
                 [p._data for p, _, _ in bucket], [g for _, g, _ in bucket],
                 [st["exp_avg"] for _, _, st in bucket], [st["exp_avg_sq"] for _, _, st in bucket],
