@@ -18,9 +18,10 @@ namespace fg::cpu {
 namespace {
 
 // Products smaller than this many multiply-adds stay on the calling thread: waking a
-// sleeping OpenMP team (OMP_WAIT_POLICY=PASSIVE) costs some 5-30 microseconds, and 2^19
-// multiply-adds take about 10 on one AVX-512 core.
-constexpr int64_t kParallelMinMacs = int64_t(1) << 19;
+// sleeping OpenMP team (OMP_WAIT_POLICY=PASSIVE) costs some 5-30 microseconds, and 2^21
+// multiply-adds take about 20 on one AVX-512 core. (At 2^19 the 128×512×10 products of an
+// MLP's last layer ran 1.5-2× slower on two threads than on one.)
+constexpr int64_t kParallelMinMacs = int64_t(1) << 21;
 
 // Columns at or below this count with m at least twice n run as Cᵀ = Bᵀ·Aᵀ, so the narrow
 // dimension meets the micro-tile's MR rows instead of padding most of an NR-wide panel

@@ -215,7 +215,8 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
   constexpr int W = Cfg<T>::W, MR = Cfg<T>::MR, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
   // Pull the C tile toward L1 while the k loop runs: the store step's loads (and the write
   // misses of the first KC block) otherwise stall on memory once per tile. (With a short k
-  // loop the prefetches cannot arrive before the stores: skip them.)
+  // loop the prefetches cannot arrive before the stores, and fetching the next tile's
+  // instead measured slower: skip them.)
   if (c_cs == 1 && kc >= 32) {
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nr; j += 64 / int(sizeof(T))) __builtin_prefetch(c + i * c_rs + j, 1, 3);
