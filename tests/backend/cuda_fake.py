@@ -71,7 +71,27 @@ def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any
 
     cuda = SimpleNamespace(Device=lambda i=0: _Dev(),
                            get_current_stream=lambda: SimpleNamespace(synchronize=lambda: None))
-    return SimpleNamespace(
+
+    class _FakeCupy(SimpleNamespace):
+        """Anything not listed falls back to NumPy (array results become FakeArrays), as the
+        autograd layer uses ``xp`` like NumPy (broadcast_to, where, concatenate, ...)."""
+
+        def __getattr__(self, name: str) -> Any:
+            f = getattr(np, name)
+            if not callable(f) or isinstance(f, type):
+                return f
+
+            def call(*a, **k):
+                r = f(*a, **k)
+                if isinstance(r, np.ndarray):
+                    return fa(r)
+                if isinstance(r, (tuple, list)):
+                    return type(r)(fa(v) if isinstance(v, np.ndarray) else v for v in r)
+                return r
+
+            return call
+
+    return _FakeCupy(
         ndarray=FakeArray, cuda=cuda, RawModule=_Module,
         asarray=wrap(lambda a, dtype=None: np.array(np.asarray(a), dtype=dtype)),
         array=wrap(lambda a, copy=True: np.array(a, copy=copy)),
