@@ -13,7 +13,8 @@ backward, Adam, ``loss.item()``), ``trainer`` (fusegrad's ``Trainer.train_epoch`
 train`` runs), ``torch`` (the same step in PyTorch eager, ``loss.item()`` included) and
 ``numpy`` (bench/numpy_mlp.py: forward, manual backward and a flat-buffer Adam).
 
-Every step is timed on its own (``ms/step`` = median over the timed epochs' steps, batch
+Each library first runs ``--warmup`` seconds (1 s) of untimed steps. Every step is timed on
+its own (``ms/step`` = median over the timed epochs' steps, batch
 gathering excluded); ``ms/epoch`` is the median whole epoch (shuffle + gathering + steps).
 ``X/fg`` = library X's time / fusegrad's (>1: fusegrad is faster). Threads: fusegrad's
 OpenMP pool, torch.set_num_threads and the BLAS pool (threadpoolctl) all get ``--threads``.
@@ -117,17 +118,20 @@ STEPS = {"fusegrad": fusegrad_step, "torch": torch_step, "numpy": numpy_step}
 
 
 # ---- timing -------------------------------------------------------------------------------
-def time_steps(step: Callable, X: Any, y: Any, batch: int, epochs: int, warmup: int,
+def time_steps(step: Callable, X: Any, y: Any, batch: int, epochs: int, warmup: float,
                seed: int) -> dict:
-    """``epochs`` shuffled epochs after ``warmup`` steps; every step timed on its own."""
+    """``epochs`` shuffled epochs after ``warmup`` seconds of steps (at least 3 steps); every
+    step timed on its own."""
     import numpy as np
 
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
-    for k in range(warmup):
+    t_end, k = time.perf_counter() + warmup, 0
+    while k < 3 or time.perf_counter() < t_end:
         idx = order[(k * batch) % n : (k * batch) % n + batch]
         step(X[idx], y[idx])
+        k += 1
     step_times: list[float] = []
     epoch_times = []
     clock = time.perf_counter
@@ -145,8 +149,8 @@ def time_steps(step: Callable, X: Any, y: Any, batch: int, epochs: int, warmup: 
     return _summary(step_times, epoch_times, busy.others)
 
 
-def time_trainer(sizes: tuple[int, ...], X: Any, y: Any, batch: int, epochs: int, warmup: int,
-                 seed: int) -> dict:
+def time_trainer(sizes: tuple[int, ...], X: Any, y: Any, batch: int, epochs: int,
+                 warmup: float, seed: int) -> dict:
     """``Trainer.train_epoch`` over a shuffling DataLoader; steps timed through the optimizer."""
     import fusegrad as fg
     from fusegrad import optim
@@ -158,7 +162,11 @@ def time_trainer(sizes: tuple[int, ...], X: Any, y: Any, batch: int, epochs: int
     opt = optim.Adam(model.parameters(), lr=LR)
     trainer = Trainer(model, opt)
     loader = DataLoader(TensorDataset(X, y), batch_size=batch, shuffle=True, seed=seed)
-    trainer.train_epoch(_Take(loader, warmup))
+    t_end = time.perf_counter() + warmup
+    while True:
+        trainer.train_epoch(_Take(loader, 3) if warmup <= 0 else loader)
+        if time.perf_counter() >= t_end:
+            break
     # Per-step times: between consecutive batches handed out by the loader (gathering
     # excluded), i.e. forward through Adam and the loop's bookkeeping.
     timed = _TimedLoader(loader)
@@ -265,6 +273,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="synthetic MNIST-shaped images per epoch")
     ap.add_argument("--libraries", default=",".join(LIBRARIES),
                     help=f"subset of {','.join(LIBRARIES)}")
+    ap.add_argument("--warmup", type=float, default=1.0,
+                    help="seconds of untimed steps before each library's timed epochs")
     ap.add_argument("--quick", action="store_true", help="1 epoch, 512 samples: a smoke test")
     ap.add_argument("--profile", action="store_true",
                     help="also print a cProfile of fusegrad's Trainer epoch for every row")
@@ -282,7 +292,10 @@ def main(argv: list[str] | None = None) -> dict:
             libs.remove("torch")
     epochs = 1 if args.quick else args.epochs
     samples = 512 if args.quick else args.samples
-    warmup = 3 if args.quick else 10
+    # Warm-up by time, not steps: the first steps of a fresh process pay page faults for
+    # every newly allocated large buffer (glibc serves them with mmap until its threshold
+    # adapts); 10 warm-up steps left the 784-512-512-10 rows about 30% slow.
+    warmup = 0.0 if args.quick else args.warmup
 
     rows = []
     for t in [int(s) for s in args.threads.split(",") if s]:
