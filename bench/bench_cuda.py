@@ -91,8 +91,9 @@ def _kernel_rows(be: Any, cp: Any, torch: Any, repeat: int) -> list[dict]:
     add("sum axis=0 4096x1024", lambda: be.reduce("sum", a, (0,), False),
         (lambda: ta.sum(0)) if torch else None, 4 * a.size)
     logits = be.asarray(rng.standard_normal((128, 10)).astype(np.float32))
-    add("log_softmax 128x10", lambda: be.log_softmax_forward(logits)
-        if hasattr(be, "log_softmax_forward") else None, None, 8 * logits.size)
+    tl = torch.as_tensor(logits.get(), device="cuda") if torch else None
+    add("log_softmax 128x10", lambda: be.log_softmax_forward(logits),
+        (lambda: torch.log_softmax(tl, 1)) if torch else None, 8 * logits.size)
     shapes = [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]
     ps = [be.asarray(rng.standard_normal(s).astype(np.float32)) for s in shapes]
     gs = [be.asarray(rng.standard_normal(s).astype(np.float32)) for s in shapes]

@@ -70,7 +70,8 @@ def _train(device: str, steps: int = 3) -> list:
 
     fg.manual_seed(0)
     rng = np.random.default_rng(1)
-    model = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 4))
+    model = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.25),
+                          nn.Linear(32, 4))
     model.to(device)
     opt = optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
     out = []
@@ -87,7 +88,10 @@ def _train(device: str, steps: int = 3) -> list:
 
 
 def test_mlp_training_steps_match_cpu(emulated_cuda):
-    # float32 through three Adam steps: rounding differences (reduction order, libm vs the
-    # same libm here) grow a little past the pointwise parity tolerance.
+    # float32 through three Adam steps: Adam divides by sqrt(v), so a parameter whose
+    # gradients are tiny moves by ~lr whatever their rounding; differences in summation order
+    # (block reductions vs the CPU's lanes) then show at the 1e-5 level in absolute terms.
+    # The dropout masks are identical (same Philox stream): a different mask would move many
+    # parameters by ~lr = 1e-2.
     for got, want in zip(_train(emulated_cuda), _train("cpu")):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
