@@ -110,12 +110,17 @@ def nvrtc():
     return binding
 
 
+# Options CuPy 14 adds to every RawModule compile (cupy/cuda/compiler.py): flush denormals to
+# zero, and functions without an execution-space annotation compile as __device__.
+CUPY_ADDS = ["-ftz=true", "--device-as-default-execution-space"]
+
+
 def _nvrtc_ptx(binding, src: Path, extra: list[str]) -> str:
     code, options = cuda_backend._source(src.stem)
     prog = binding.createProgram(code, src.name, [], [])
     try:
         try:
-            binding.compileProgram(prog, [*options, "-arch=compute_90", *extra])
+            binding.compileProgram(prog, [*options, *CUPY_ADDS, "-arch=compute_90", *extra])
         except Exception as e:
             pytest.fail(f"NVRTC failed on {src.name} {extra}: {e}\n{binding.getProgramLog(prog)}")
         ptx = binding.getPTX(prog)

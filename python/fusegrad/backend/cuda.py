@@ -14,6 +14,10 @@ Launch conventions: scalars are passed as NumPy scalars of the kernel parameter'
 (CuPy sends a Python float as a double whatever the kernel expects); launch shapes come from the
 constants below, mirrored in ``csrc/cuda/common.cuh``. ``FUSEGRAD_CUDA_SYNC=1`` synchronises
 after every launch so an asynchronous CUDA error is reported at the kernel that caused it.
+
+NOTE: CuPy compiles every RawModule with ``-ftz=true``, so float32 subnormal results (below
+1.2e-38) are flushed to zero on the GPU where the CPU keeps them; everything else follows the
+CPU's formulas (the same csrc/math functions) to rounding.
 """
 
 from __future__ import annotations
