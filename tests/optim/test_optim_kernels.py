@@ -3,8 +3,6 @@ validation of the raw _C optimizer bindings."""
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 

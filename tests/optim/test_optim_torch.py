@@ -40,9 +40,9 @@ SHAPES = [(5,), (3, 4), (1,)]
 STEPS = 60
 
 
-def _grad(x: np.ndarray, k: int) -> np.ndarray:
-    """A deterministic nonlinear gradient field (same for both libraries)."""
-    return np.sin(3.0 * x + k) + 0.3 * x**3 - 0.1 * (k % 7)
+def _grad(x: np.ndarray, i: int) -> np.ndarray:
+    """A deterministic nonlinear gradient field for parameter i (same in both libraries)."""
+    return np.sin(3.0 * x + i) + 0.3 * x**3 - 0.1 * (i % 7)
 
 
 def _init(dtype):
@@ -67,7 +67,7 @@ def _fg_step(opt, params, k, skip=None):
 def _torch_step(opt, params, k, skip=None):
     for i, p in enumerate(params):
         g = _grad(p.detach().numpy(), i)
-        p.grad = None if i == skip else torch.from_numpy(g.astype(g.dtype))
+        p.grad = None if i == skip else torch.from_numpy(g)
     opt.step()
 
 

@@ -199,7 +199,8 @@ class PolynomialLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """Linear warm-up (or decay) of the factor from start_factor to end_factor over
-    total_iters steps: lr = base_lr * (start + (end - start) * min(step, total_iters) / total_iters).
+    total_iters steps:
+    lr = base_lr * (start + (end - start) * min(step, total_iters) / total_iters).
 
     Raises:
         ValueError: start_factor outside (0, 1] or end_factor outside [0, 1].
