@@ -193,8 +193,8 @@ def _host(arrays: list[Any]) -> list[Any]:
     if not arrays:
         return []
     first = arrays[0]
-    if isinstance(first, np.ndarray) or np.isscalar(first):
-        return [a.item() for a in arrays]
+    if isinstance(first, (np.ndarray, np.generic, int, float)):
+        return [a.item() if hasattr(a, "item") else a for a in arrays]
     stacked = type(first).__module__.split(".")[0]  # "cupy"
     import importlib
 
@@ -322,7 +322,10 @@ class Trainer:
             losses.append(loss._data)
             counts.append(len(yb))
             if classified and out.ndim == 2 and yb.dtype.kind in "iu":
-                correct.append((out._data.argmax(axis=1) == y._data).sum())
+                hits = out._data.argmax(axis=1) == y._data
+                # count_nonzero: ~0.3 us on a NumPy bool vector, .sum() ~2 us
+                correct.append(np.count_nonzero(hits) if isinstance(hits, np.ndarray)
+                               else hits.sum())
             else:
                 classified = False
             if bar is not None:
