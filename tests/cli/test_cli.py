@@ -258,3 +258,11 @@ def test_bench_delegates_to_the_harness(capsys) -> None:
     assert main(["bench", "--list"]) == 0
     assert "bench_train" in capsys.readouterr().out
     assert main(["bench", "--suite", "nope"]) == 2
+
+
+def test_landscape_delegates_to_the_analysis(capsys) -> None:
+    pytest.importorskip("fusegrad.analysis.landscape")
+    assert main(["landscape", "--help"]) == 0
+    assert "--steps" in capsys.readouterr().out
+    assert main(["landscape", "--steps", "many"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
