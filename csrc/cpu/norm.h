@@ -49,11 +49,35 @@ inline int64_t bn_chunks(int64_t n, int64_t c) {
   const int64_t r = bn_chunk_rows(c);
   return (n + r - 1) / r;
 }
+
+// Note [batch-norm channel blocks]
+// For 2-D input the kernels prefer to work on blocks of w channels over all n rows: the
+// statistics pass and the output pass of one block then touch the same n·w elements, which
+// stay in L2 between the two passes (two arrays of the block, x and gy in the backward, fit
+// in kBnBlockBytes). Memory traffic drops from 3 to 2 array passes in the forward and from 5
+// to 3 in the backward; each channel is summed by one task, in row order. A block's row
+// segments must be at least kBnMinSegmentBytes long: with 64-byte segments (w = 16 floats)
+// every row is a separate, unprefetched cache-line miss and 8192x256 ran 4x slower than the
+// row-chunked path (measured). Returns w (a multiple of the minimum, or c), or 0 when even
+// the minimum width over all rows does not fit (tall input): then the row-chunked path
+// (bn_chunk_rows) runs instead. Measured on 1024x512 float32, one thread: forward 884 ->
+// 524 us, backward 1281 -> 793 us.
+constexpr int64_t kBnBlockBytes = int64_t(1) << 20;
+constexpr int64_t kBnMinSegmentBytes = 512;
+inline int64_t bn_block_channels(int64_t n, int64_t c, int64_t elem_bytes) {
+  if (n <= 0 || c <= 0) return c > 0 ? c : 1;
+  int64_t w = kBnBlockBytes / (2 * n * elem_bytes);
+  if (w >= c) return c;
+  const int64_t wmin = kBnMinSegmentBytes / elem_bytes;
+  w -= w % wmin;
+  return w >= wmin ? w : 0;
+}
+
 inline int64_t bn_scratch_doubles(int64_t n, int64_t c, int64_t l) {
-  return l == 1 ? 2 * c * bn_chunks(n, c) : 0;
+  return 2 * c + (l == 1 ? 2 * c * bn_chunks(n, c) : 0);
 }
 inline int64_t bn_scratch_elems(int64_t n, int64_t c, int64_t l) {
-  return 4 * c + (l == 1 ? 2 * c * bn_chunks(n, c) : 0);
+  return 6 * c + (l == 1 ? 2 * c * bn_chunks(n, c) : 0);
 }
 
 template <class T>

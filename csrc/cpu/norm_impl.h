@@ -4,9 +4,10 @@
 // cpu/norm.h, per-element math in math/norm.h.
 //
 // Layout (n, c, l), C-contiguous. Two loop shapes:
-//   l == 1 (2-D input): fixed chunks of rows (bn_chunk_rows) give per-channel partial sums,
-//     merged in chunk order; the inner loops run over the contiguous channels, so they
-//     vectorise without any reduction across lanes. The output pass splits rows.
+//   l == 1 (2-D input): blocks of channels over all rows (Note [batch-norm channel blocks] in
+//     cpu/norm.h), or, for very tall input, fixed chunks of rows (bn_chunk_rows) giving
+//     per-channel partial sums merged in chunk order. Either way the inner loops run over the
+//     contiguous channels, so they vectorise without any reduction across lanes.
 //   l > 1: one task per channel does everything for that channel (statistics, running stats,
 //     output); the rows of length l are reduced with lane accumulators (the compiler does not
 //     vectorise a plain floating-point sum, which would need reassociation).
@@ -76,11 +77,12 @@ void row_sums(const T* __restrict a, T ma, const T* __restrict b, T mb, int64_t 
   *s_b = tb;
 }
 
-// l == 1, rows [r0, r1): s1[k] = Σ (b - mb[k]), s2[k] = Σ (a - ma[k])·(b - mb[k]), or
-// Σ (b - mb[k])² when a == nullptr. blk: 2c elements of scratch.
+// l == 1, rows [r0, r1) of c channels, rows ld elements apart: s1[k] = Σ (b - mb[k]),
+// s2[k] = Σ (a - ma[k])·(b - mb[k]), or Σ (b - mb[k])² when a == nullptr. blk: 2c elements of
+// scratch.
 template <class T>
 void chunk_sums_2d(const T* a, const T* __restrict ma, const T* b, const T* __restrict mb,
-                   int64_t r0, int64_t r1, int64_t c, double* __restrict s1,
+                   int64_t r0, int64_t r1, int64_t ld, int64_t c, double* __restrict s1,
                    double* __restrict s2, T* __restrict blk) {
   T* __restrict b1 = blk;
   T* __restrict b2 = blk + c;
@@ -89,9 +91,9 @@ void chunk_sums_2d(const T* a, const T* __restrict ma, const T* b, const T* __re
     const int64_t q1 = min64(r1, q0 + kBlockRows);
     for (int64_t k = 0; k < 2 * c; ++k) blk[k] = T(0);
     for (int64_t i = q0; i < q1; ++i) {
-      const T* __restrict br = b + i * c;
+      const T* __restrict br = b + i * ld;
       if (a) {
-        const T* __restrict ar = a + i * c;
+        const T* __restrict ar = a + i * ld;
         for (int64_t k = 0; k < c; ++k) {
           const T db = br[k] - mb[k];
           b1[k] += db;
@@ -222,6 +224,41 @@ void forward(const T* x, const T* weight, const T* bias, T* y, T* save_mean, T* 
   T* scale = tscr + c;
   T* beta_t = tscr + 2 * c;
   T* mean_t = tscr + 3 * c;
+  const int64_t w = bn_block_channels(n, c, static_cast<int64_t>(sizeof(T)));
+  if (w > 0) {
+    // Channel blocks, see Note [batch-norm channel blocks]; scratch is per channel, so the
+    // blocks never share any.
+    const int64_t nblocks = (c + w - 1) / w;
+    parallel_for(nblocks, 3 * n * w, [&](int64_t lo, int64_t hi) {
+      for (int64_t q = lo; q < hi; ++q) {
+        const int64_t k0 = q * w, wk = min64(c, k0 + w) - k0;
+        if (batch_stats) {
+          const int64_t ns = min64(n, kShiftRows);
+          for (int64_t k = k0; k < k0 + wk; ++k) {
+            double s = 0;
+            for (int64_t i = 0; i < ns; ++i) s += static_cast<double>(x[i * c + k]);
+            shift[k] = static_cast<T>(ns > 0 ? s / static_cast<double>(ns) : 0.0);
+          }
+          chunk_sums_2d<T>(nullptr, shift + k0, x + k0, shift + k0, 0, n, c, wk, dscr + k0,
+                           dscr + c + k0, tscr + 4 * c + 2 * k0);
+        }
+        for (int64_t k = k0; k < k0 + wk; ++k)
+          finish_channel<T>(k, batch_stats ? static_cast<double>(shift[k]) : 0.0,
+                            batch_stats ? dscr[k] : 0.0, batch_stats ? dscr[c + k] : 0.0, count,
+                            batch_stats, weight, bias, save_mean, save_invstd, running_mean,
+                            running_var, factor, eps, &mean_t[k], &scale[k], &beta_t[k]);
+        const T* __restrict mp = mean_t + k0;
+        const T* __restrict sp = scale + k0;
+        const T* __restrict bp = beta_t + k0;
+        for (int64_t i = 0; i < n; ++i) {
+          const T* __restrict xr = x + i * c + k0;
+          T* __restrict yr = y + i * c + k0;
+          for (int64_t k = 0; k < wk; ++k) yr[k] = fm::bn_apply(xr[k], mp[k], sp[k], bp[k]);
+        }
+      }
+    });
+    return;
+  }
   if (batch_stats) {
     // Provisional mean: the average of the first few rows (see Note [batch-norm statistics]).
     const int64_t ns = min64(n, kShiftRows);
@@ -234,7 +271,7 @@ void forward(const T* x, const T* weight, const T* bias, T* y, T* save_mean, T* 
     const int64_t nchunks = bn_chunks(n, c);
     T* blk = tscr + 4 * c;
     parallel_chunks(nchunks, rows * c, [&](int64_t q) {
-      chunk_sums_2d<T>(nullptr, shift, x, shift, q * rows, min64(n, (q + 1) * rows), c,
+      chunk_sums_2d<T>(nullptr, shift, x, shift, q * rows, min64(n, (q + 1) * rows), c, c,
                        dscr + 2 * c * q, dscr + 2 * c * q + c, blk + 2 * c * q);
     });
     for (int64_t k = 0; k < c; ++k) {
@@ -301,11 +338,37 @@ void backward(const T* x, const T* gy, const T* weight, const T* save_mean,
   T* b_t = tscr + 2 * c;
   T* zero = tscr + 3 * c;
   for (int64_t k = 0; k < c; ++k) zero[k] = T(0);
+  const int64_t w = bn_block_channels(n, c, static_cast<int64_t>(sizeof(T)));
+  if (w > 0) {  // channel blocks, see Note [batch-norm channel blocks]
+    const int64_t nblocks = (c + w - 1) / w;
+    parallel_for(nblocks, 5 * n * w, [&](int64_t lo, int64_t hi) {
+      for (int64_t q = lo; q < hi; ++q) {
+        const int64_t k0 = q * w, wk = min64(c, k0 + w) - k0;
+        chunk_sums_2d<T>(x + k0, save_mean + k0, gy + k0, zero + k0, 0, n, c, wk, dscr + k0,
+                         dscr + c + k0, tscr + 4 * c + 2 * k0);
+        for (int64_t k = k0; k < k0 + wk; ++k)
+          coeffs(k, dscr[k], dscr[c + k], &k_t[k], &a_t[k], &b_t[k]);
+        if (!gx) continue;
+        const T* __restrict mp = save_mean + k0;
+        const T* __restrict kp = k_t + k0;
+        const T* __restrict ap = a_t + k0;
+        const T* __restrict bp = b_t + k0;
+        for (int64_t i = 0; i < n; ++i) {
+          const T* xr = x + i * c + k0;
+          const T* gr = gy + i * c + k0;  // may alias gx: same index read then written
+          T* out = gx + i * c + k0;
+          for (int64_t k = 0; k < wk; ++k)
+            out[k] = fm::bn_backward_input(xr[k], gr[k], mp[k], kp[k], ap[k], bp[k]);
+        }
+      }
+    });
+    return;
+  }
   const int64_t rows = bn_chunk_rows(c);
   const int64_t nchunks = bn_chunks(n, c);
   T* blk = tscr + 4 * c;
   parallel_chunks(nchunks, 2 * rows * c, [&](int64_t q) {
-    chunk_sums_2d<T>(x, save_mean, gy, zero, q * rows, min64(n, (q + 1) * rows), c,
+    chunk_sums_2d<T>(x, save_mean, gy, zero, q * rows, min64(n, (q + 1) * rows), c, c,
                      dscr + 2 * c * q, dscr + 2 * c * q + c, blk + 2 * c * q);
   });
   for (int64_t k = 0; k < c; ++k) {
