@@ -2,7 +2,8 @@
 
 - ``FakeArray``: a NumPy array that answers ``.data.ptr`` / ``.get()`` / ``.set()`` like CuPy.
 - ``make_fake_cupy(on_launch)``: the slice of the CuPy API the backend uses, on NumPy; every
-  kernel launch goes to ``on_launch(name, grid, block, args)``.
+  kernel launch goes to ``on_launch(name, grid, block, args)``. Streams can "capture": launches
+  and array-producing calls are recorded and a graph replays them (``CAPTURE``).
 - ``kernel_signatures()``: each extern "C" kernel's C parameter types, from ``g++ -E``.
 - ``Emulator``: csrc/cuda/*.cu compiled as C++ against tests/backend/cuda_emu.h (threads for
   CUDA threads, barriers for __syncthreads and warp shuffles) into a shared library, so the
@@ -40,16 +41,73 @@ class FakeArray(np.ndarray):
         return np.array(self, copy=True).view(np.ndarray)
 
     def set(self, a: Any) -> None:
-        self[...] = a
+        np.ndarray.__setitem__(self, ..., a)
+
+    # Array methods that compute data are CuPy kernels: recorded while capturing (CAPTURE).
+    def copy(self, order: str = "C") -> FakeArray:  # type: ignore[override]
+        r = np.ndarray.copy(self, order)
+        CAPTURE.call(lambda a: np.ndarray.copy(a, order), (self,), {}, r)
+        return r
+
+    def astype(self, dtype: Any, *a: Any, **k: Any) -> FakeArray:  # type: ignore[override]
+        r = np.ndarray.astype(self, dtype, *a, **k)
+        if r is not self:
+            CAPTURE.call(lambda x: np.ndarray.astype(x, dtype, *a, **k), (self,), {}, r)
+        return r
+
+    def fill(self, value: Any) -> None:
+        np.ndarray.fill(self, value)
+        if CAPTURE.active:
+            CAPTURE.entries.append(lambda: np.ndarray.fill(self, value))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        np.ndarray.__setitem__(self, key, value)
+        if CAPTURE.active:
+            CAPTURE.entries.append(lambda: np.ndarray.__setitem__(self, key, value))
 
 
 def fa(a: Any) -> FakeArray:
     return np.asarray(a).view(FakeArray)
 
 
+class _CaptureLog:
+    """Stream capture on the stand-in: while active, kernel launches and array-producing calls
+    are recorded (launches are not run, as on a GPU); a graph replays them in order, each
+    array call writing into the array it produced during capture."""
+
+    def __init__(self) -> None:
+        self.entries: list[Callable[[], None]] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.entries is not None
+
+    def launch(self, run: Callable, name: str, grid: tuple, block: tuple, args: tuple) -> None:
+        if self.entries is None:
+            run(name, grid, block, args)
+        else:
+            self.entries.append(lambda: run(name, grid, block, args))
+
+    def call(self, f: Callable, a: tuple, k: dict, result: Any) -> None:
+        if self.entries is None or not isinstance(result, np.ndarray):
+            return
+        if any(isinstance(v, np.ndarray) and np.shares_memory(v, result) for v in a):
+            return  # a view of an input: nothing to recompute
+        self.entries.append(lambda: np.copyto(result, f(*a, **k)))
+
+
+CAPTURE = _CaptureLog()
+
+
 def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any:
-    def wrap(f):
-        return lambda *a, **k: fa(f(*a, **k))
+    def wrap(f, record=True):  # record=False: allocation only (no data to recompute)
+        def call(*a, **k):
+            r = fa(f(*a, **k))
+            if record:
+                CAPTURE.call(f, a, k, r)
+            return r
+
+        return call
 
     class _Dev:
         def __enter__(self):
@@ -69,8 +127,29 @@ def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any
         def get_function(self, name: str) -> Callable:
             return lambda grid, block, args: on_launch(name, grid, block, args)
 
-    cuda = SimpleNamespace(Device=lambda i=0: _Dev(),
-                           get_current_stream=lambda: SimpleNamespace(synchronize=lambda: None))
+    class _Graph:
+        def __init__(self, entries: list) -> None:
+            self.entries = entries
+
+        def launch(self, stream: Any = None) -> None:
+            for e in self.entries:
+                e()
+
+    class _Stream(_Dev):
+        def __init__(self, non_blocking: bool = False) -> None:
+            pass
+
+        def begin_capture(self) -> None:
+            CAPTURE.entries = []
+
+        def end_capture(self) -> _Graph:
+            entries, CAPTURE.entries = CAPTURE.entries, None
+            return _Graph(entries)
+
+    cuda = SimpleNamespace(Device=lambda i=0: _Dev(), Stream=_Stream,
+                           get_current_stream=lambda: SimpleNamespace(synchronize=lambda: None),
+                           MemoryPool=lambda: SimpleNamespace(malloc=None),
+                           using_allocator=lambda malloc: _Dev())
 
     class _FakeCupy(SimpleNamespace):
         """Anything not listed falls back to NumPy (array results become FakeArrays), as the
@@ -84,7 +163,9 @@ def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any
             def call(*a, **k):
                 r = f(*a, **k)
                 if isinstance(r, np.ndarray):
-                    return fa(r)
+                    r = fa(r)
+                    CAPTURE.call(f, a, k, r)
+                    return r
                 if isinstance(r, (tuple, list)):
                     return type(r)(fa(v) if isinstance(v, np.ndarray) else v for v in r)
                 return r
@@ -95,7 +176,7 @@ def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any
         ndarray=FakeArray, cuda=cuda, RawModule=_Module,
         asarray=wrap(lambda a, dtype=None: np.array(np.asarray(a), dtype=dtype)),
         array=wrap(lambda a, copy=True: np.array(a, copy=copy)),
-        empty=wrap(np.empty), empty_like=wrap(np.empty_like), zeros=wrap(np.zeros),
+        empty=wrap(np.empty, False), empty_like=wrap(np.empty_like, False), zeros=wrap(np.zeros),
         zeros_like=wrap(np.zeros_like), full=wrap(np.full),
         ascontiguousarray=wrap(lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype)),
         moveaxis=wrap(np.moveaxis), broadcast_to=wrap(np.broadcast_to), matmul=wrap(np.matmul),
@@ -105,7 +186,7 @@ def make_fake_cupy(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> Any
 def fake_backend(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> cb.CUDABackend:
     """A CUDABackend on the fake CuPy (no device, no CuPy involved)."""
     be = object.__new__(cb.CUDABackend)
-    fake = make_fake_cupy(on_launch)
+    fake = make_fake_cupy(lambda *x: CAPTURE.launch(on_launch, *x))
     be.cp = be.xp = fake
     be.device, be.index = "cuda", 0
     be._dev = fake.cuda.Device(0)

@@ -158,8 +158,6 @@ class CapturedStep:
 
     # ---- capture ---------------------------------------------------------------------------
     def _capture(self, args: Sequence[Any], warmup: int) -> None:
-        import cupy as cp
-
         from fusegrad.autograd.tensor import Tensor
 
         if not args or not all(isinstance(a, Tensor) for a in args):
@@ -169,7 +167,7 @@ class CapturedStep:
         if len(devices) != 1 or not device.startswith("cuda"):
             raise GraphCaptureUnsupported(f"inputs must be on one CUDA device, got {devices}")
         backend = args[0]._backend
-        self._cp = cp
+        cp = self._cp = backend.cp  # the backend's CuPy (a stand-in in the emulation tests)
         # Note [graph capture]: everything the step allocates, from warmup on, comes from a
         # pool private to this graph, so blocks the graph writes are never reused elsewhere.
         self._pool = cp.cuda.MemoryPool()
