@@ -6,11 +6,12 @@ issues them), the fused Linear+bias+ReLU against NumPy's matmul + add + maximum,
 Each thread count (default 1 and 2) runs in its own process, so OpenMP, OpenBLAS and torch
 all start with that many threads; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the
 child's environment (they force a slow OpenBLAS kernel; BENCHMARKING.md). Times are best-of-N
-after warm-up, each library's block followed by a 0.15 s pause (spinning workers of the
-previous library would slow the next). "others" is how many cores other processes kept busy
-during the row (/proc/stat); rows with others > 0.3 are noisy. The estimated peak is
-FMA units (2) × float32 lanes × 2 flops × clock, the clock being the one a core holds under
-full vector-FMA load (measured by an FMA-throughput loop, _C.gemm_fma_peak_gflops).
+after warm-up (bench/common.py's measure), each library's block followed by a 0.15 s pause
+(spinning workers of the previous library would slow the next). "others" is how many cores
+other processes kept busy during the row (/proc/stat); rows with others > 0.3 are noisy.
+The estimated peak is FMA units (2) × float32 lanes × 2 flops × clock, the clock being the
+one a core holds under full vector-FMA load (measured by an FMA-throughput loop,
+_C.gemm_fma_peak_gflops).
 Never asserts.
 
     PYTHONPATH=python FUSEGRAD_EXT_DIR=build-gemm python bench/bench_matmul.py [--threads 1,2]
@@ -24,32 +25,11 @@ import json
 import os
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (bench/common.py: measure, pause, BusyMeter, ...)
 
 FMA_UNITS = 2  # 512-bit (or 256-bit) FMA pipes per core on the server x86 cores we target
-
-
-def _cpu_busy() -> tuple[float, float]:
-    with open("/proc/stat") as f:
-        v = [float(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return sum(v) - idle, sum(v)
-
-
-def _timed(fn, repeats: int, min_time: float) -> float:
-    """Best seconds per call over ``repeats`` samples of at least ``min_time`` each."""
-    fn()
-    t = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t, 1e-7)
-    inner = max(1, int(min_time / one))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - t) / inner)
-    return best
 
 
 def _cases(quick: bool) -> list[tuple]:
@@ -58,12 +38,13 @@ def _cases(quick: bool) -> list[tuple]:
     for s in ([512, 1024] if quick else [256, 512, 1024, 2048]):
         cases.append(("square", f"{s}²", "float32", s, s, s, "AB"))
     layers = [(784, 512), (512, 512), (512, 10)]
-    for n_in, n_out in layers:
-        cases.append(("mlp", f"fwd X·Wᵀ 128×{n_in}·{n_in}×{n_out}", "float32", 128, n_out, n_in, "ABt"))
-        cases.append(("mlp", f"gX dY·W 128×{n_out}·{n_out}×{n_in}", "float32", 128, n_in, n_out, "AB"))
-        cases.append(("mlp", f"gW dYᵀ·X {n_out}×128·128×{n_in}", "float32", n_out, n_in, 128, "AtB"))
-    for n_in, n_out in layers:
-        cases.append(("fused", f"relu(X·Wᵀ+b) 128×{n_in}→{n_out}", "float32", 128, n_out, n_in, "linear"))
+    f32 = "float32"
+    for i, o in layers:
+        cases.append(("mlp", f"fwd X·Wᵀ 128×{i}·{i}×{o}", f32, 128, o, i, "ABt"))
+        cases.append(("mlp", f"gX dY·W 128×{o}·{o}×{i}", f32, 128, i, o, "AB"))
+        cases.append(("mlp", f"gW dYᵀ·X {o}×128·128×{i}", f32, o, i, 128, "AtB"))
+    for i, o in layers:
+        cases.append(("fused", f"relu(X·Wᵀ+b) 128×{i}→{o}", f32, 128, o, i, "linear"))
     for s in ([512] if quick else [512, 1024]):
         cases.append(("float64", f"{s}²", "float64", s, s, s, "AB"))
     cases.append(("float64", "fwd X·Wᵀ 128×784·784×512", "float64", 128, 512, 784, "ABt"))
@@ -127,31 +108,16 @@ def _child(threads: int, quick: bool) -> list[dict]:
                 ta, tb_ = torch.from_numpy(a), torch.from_numpy(b)
                 to = torch.from_numpy(out)
                 fns["torch"] = lambda ta=ta, tb_=tb_, to=to: torch.matmul(ta, tb_, out=to)
-        busy0, total0 = _cpu_busy()
-        own0 = time.process_time()
-        wall0 = time.perf_counter()
         res = {}
-        for name, fn in fns.items():
-            res[name] = 2.0 * m * n * k / _timed(fn, repeats, min_time) * 1e-9
-            time.sleep(0.15)
-        busy1, total1 = _cpu_busy()
-        ticks = os.sysconf("SC_CLK_TCK")
-        wall = time.perf_counter() - wall0
-        others = max(0.0, (busy1 - busy0) / ticks - (time.process_time() - own0)) / wall
+        with common.BusyMeter() as busy:
+            for name, fn in fns.items():
+                st = common.measure(fn, min_time=min_time, samples=repeats)
+                res[name] = common.gflops(2.0 * m * n * k, st.best)
+                common.pause()
+        others = busy.others
         rows.append(dict(group=group, label=label, dtype=dt, threads=threads, gflops=res,
                          others=round(others, 2)))
     return rows
-
-
-def _cpu_mhz() -> float | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":")[1])
-    except OSError:
-        pass
-    return None
 
 
 def main() -> None:
@@ -171,7 +137,7 @@ def main() -> None:
     measured = _C.gemm_fma_peak_gflops()
     ghz = measured / (FMA_UNITS * lanes * 2)  # the clock under full vector-FMA load
     peak = FMA_UNITS * lanes * 2 * ghz
-    mhz = _cpu_mhz()
+    mhz = common.cpu_mhz()
     print(f"GEMM path: {isa}; float32 lanes {lanes}; clock under FMA load {ghz:.2f} GHz "
           f"(from an FMA-throughput loop on one core"
           + (f"; /proc/cpuinfo says {mhz:.0f} MHz)" if mhz else ")"))
@@ -205,9 +171,8 @@ def main() -> None:
                   f"{rtxt} {100 * fg / pk:5.0f}% {r['others']:6.2f}{flag}")
         print()
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(isa=isa, clock_ghz=ghz, peak_f32_per_core=peak, rows=all_rows), f,
-                      indent=1)
+        common.write_json(args.json, dict(isa=isa, clock_ghz=ghz, peak_f32_per_core=peak,
+                                          rows=all_rows))
 
 
 if __name__ == "__main__":

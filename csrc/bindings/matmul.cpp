@@ -16,7 +16,8 @@ void check_ndim(const py::array& a, const char* name, py::ssize_t ndim) {
 
 void check_out_shape(const py::array& out, const std::vector<int64_t>& want) {
   bool same = static_cast<size_t>(out.ndim()) == want.size();
-  for (size_t i = 0; same && i < want.size(); ++i) same = out.shape(static_cast<py::ssize_t>(i)) == want[i];
+  for (size_t i = 0; same && i < want.size(); ++i)
+    same = out.shape(static_cast<py::ssize_t>(i)) == want[i];
   if (!same) {
     std::string w = "(";
     for (size_t i = 0; i < want.size(); ++i) w += (i ? ", " : "") + std::to_string(want[i]);
