@@ -160,7 +160,10 @@ def load_data(dataset: str = "digits", data_dir: str | None = None, val: float =
     from fusegrad.data import StandardScaler, load_digits, load_mnist, train_val_test_split
 
     if dataset == "digits":
-        X, y = load_digits()
+        try:
+            X, y = load_digits()
+        except ImportError as e:  # scikit-learn (a dependency) missing: say so in one line
+            raise ConfigError(str(e)) from e
         Xtr, Xva, Xte, ytr, yva, yte = train_val_test_split(X, y, val=val, test=test,
                                                             seed=split_seed, stratify=y)
         scaler = StandardScaler().fit(Xtr)
