@@ -190,7 +190,7 @@ def fake_backend(on_launch: Callable[[str, tuple, tuple, tuple], None]) -> cb.CU
     be.cp = be.xp = fake
     be.device, be.index = "cuda", 0
     be._dev = fake.cuda.Device(0)
-    be._fns, be._meta = {}, {}
+    be._fns, be._meta, be._layouts = {}, {}, {}
     be._sync, be._capture = False, None
     return be
 

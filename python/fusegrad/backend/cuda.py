@@ -285,7 +285,8 @@ class CUDABackend:
         self.index = index
         self._dev = cupy.cuda.Device(index)
         self._fns: dict[tuple[str, str, str], Any] = {}
-        self._meta: dict[tuple, Any] = {}
+        self._meta: dict[tuple, Any] = {}  # meta words -> device array
+        self._layouts: dict[tuple, tuple[int, Any]] = {}  # operand layouts -> (ndim, meta)
         self._sync = os.environ.get("FUSEGRAD_CUDA_SYNC", "") not in ("", "0")
         # Graph capture hook (fusegrad.cuda.graphs): while set, optimizer launches keep their
         # device tables in persistent buffers registered there instead of uploading per call.
@@ -339,25 +340,35 @@ class CUDABackend:
         """(ndim, meta) for the strided path (Note [strided meta] in cuda/common.cuh);
         (0, NULL) when every operand is C-contiguous with the output's shape. Raises
         ValueError for operands that do not broadcast. ndim < 0: more than MAX_DIMS dims.
-        meta arrays are cached per layout, so a training loop uploads each one once."""
-        if all(a.shape == out_shape and a.flags.c_contiguous for a, _ in operands):
+        Layouts are cached (a training loop sees few), so a step uploads no meta array and
+        skips the dim merging after its first pass."""
+        for a, _ in operands:
+            if a.shape != out_shape or not a.flags.c_contiguous:
+                break
+        else:
             return 0, _NULL
-        words = layout_words(out_shape, [(a.shape, a.strides, a.itemsize, nm)
-                                         for a, nm in operands])
-        if words is None:
-            return 0, _NULL
-        ndim, key = words
-        if ndim < 0:
-            return -1, _NULL
-        meta = self._meta.get(key)
-        if meta is None:
-            if len(self._meta) > 4096:
+        key = (out_shape, *[(a.shape, a.strides, a.itemsize) for a, _ in operands])
+        hit = self._layouts.get(key)
+        if hit is None:
+            words = layout_words(out_shape, [(a.shape, a.strides, a.itemsize, nm)
+                                             for a, nm in operands])
+            if words is None:
+                hit = (0, _NULL)
+            elif words[0] < 0:
+                hit = (-1, _NULL)
+            else:
+                meta = self._meta.get(words[1])
+                if meta is None:
+                    meta = self.cp.asarray(np.array(words[1], dtype=np.int64))
+                    self._meta[words[1]] = meta
+                hit = (words[0], meta)
+            if len(self._layouts) > 4096:  # a program with ever-new shapes: start over
+                self._layouts.clear()
                 self._meta.clear()
-            meta = self.cp.asarray(np.array(key, dtype=np.int64))
-            self._meta[key] = meta
-        if self._capture is not None:  # the graph reads it on every replay: keep it alive
-            self._capture.keep.append(meta)
-        return ndim, meta
+            self._layouts[key] = hit
+        if self._capture is not None and hit[0] > 0:  # the graph reads it on every replay
+            self._capture.keep.append(hit[1])
+        return hit
 
     def _contig_over(self, a: Any, out_shape: tuple) -> Any:
         """A C-contiguous copy of ``a`` broadcast to ``out_shape`` (the >MAX_DIMS fallback)."""
@@ -1114,8 +1125,22 @@ class CUDABackend:
         return gx
 
 
+_BROADCAST_CACHE: dict[tuple, tuple] = {}
+
+
 def _broadcast_shape(a: tuple, b: tuple) -> tuple:
-    """NumPy's broadcast of two shapes; ValueError naming both."""
+    """NumPy's broadcast of two shapes (cached); ValueError naming both."""
+    if a == b:
+        return a
+    hit = _BROADCAST_CACHE.get((a, b))
+    if hit is None:
+        if len(_BROADCAST_CACHE) > 4096:
+            _BROADCAST_CACHE.clear()
+        hit = _BROADCAST_CACHE[(a, b)] = _broadcast_shape_uncached(a, b)
+    return hit
+
+
+def _broadcast_shape_uncached(a: tuple, b: tuple) -> tuple:
     nd = max(len(a), len(b))
     pa, pb = (1,) * (nd - len(a)) + tuple(a), (1,) * (nd - len(b)) + tuple(b)
     out = []
