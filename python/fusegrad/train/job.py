@@ -406,6 +406,7 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
         train_time = time.perf_counter() - t_train
         test = trainer.evaluate((data.X_test, data.y_test))
         val = trainer.evaluate((data.X_val, data.y_val))
+        threads = fusegrad.get_num_threads()
 
     metrics: dict[str, Any] = {
         "test_acc": test["acc"], "test_loss": test["loss"],
@@ -417,7 +418,7 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
         "best_epoch": early.best_epoch if early is not None else None,
         "train_time_s": train_time,
         "n_train": len(data.y_train), "n_val": len(data.y_val), "n_test": len(data.y_test),
-        "parameters": n_params, "model": list(sizes),
+        "parameters": n_params, "model": list(sizes), "device": c.device, "threads": threads,
         "fusegrad_version": fusegrad.__version__,
         "config": {k: _jsonable(v) for k, v in dataclasses.asdict(c).items()},
     }
