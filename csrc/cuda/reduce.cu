@@ -2,6 +2,9 @@
 //   reduce_rows_<op>_<f32|f64>(x, out, rows, cols)         op in sum, mean, max, min
 //       x is C-contiguous (rows, cols); out[r] = op over x[r, :]. One block per row
 //       (grid-stride over rows), kRowBlock threads, block reduction.
+//   reduce_chunks_<op>_<f32|f64>(x, partials, rows, cols, chunk)
+//       first stage for long rows: partials[r * nchunks + c] = op over chunk c of row r (no
+//       mean division); the caller reduces the (rows, nchunks) partials in a second launch.
 //   reduce_cols_<op>_<f32|f64>(x, out, outer, len, inner)
 //       x is C-contiguous (outer, len, inner); out[o, j] = op over x[o, :, j]. One thread per
 //       output element (1-D grid-stride, kBlock threads): reads are coalesced across j.
@@ -50,6 +53,26 @@ __device__ __forceinline__ void reduce_rows(const T* x, T* out, long long rows, 
       v = R::Op::combine(v, static_cast<A>(row[j]));
     v = block_reduce<typename R::Op>(v, R::identity(), scratch);
     if (threadIdx.x == 0) out[r] = R::finish(v, cols);
+  }
+}
+
+// Long rows: block b reduces chunk b % nchunks of row b / nchunks (chunk values each) without
+// the finishing step; a second launch reduces the partials (Python: two-stage reduce).
+template <class R, class T>
+__device__ __forceinline__ void reduce_chunks(const T* x, T* partials, long long rows,
+                                              long long cols, long long chunk) {
+  using A = typename R::A;
+  __shared__ A scratch[33];
+  const long long nchunks = (cols + chunk - 1) / chunk;
+  for (long long b = blockIdx.x; b < rows * nchunks; b += gridDim.x) {
+    const long long r = b / nchunks, c = b - r * nchunks;
+    const long long lo = c * chunk, hi = lo + chunk < cols ? lo + chunk : cols;
+    const T* row = x + r * cols;
+    A v = R::identity();
+    for (long long j = lo + threadIdx.x; j < hi; j += blockDim.x)
+      v = R::Op::combine(v, static_cast<A>(row[j]));
+    v = block_reduce<typename R::Op>(v, R::identity(), scratch);
+    if (threadIdx.x == 0) partials[b] = static_cast<T>(v);
   }
 }
 
@@ -152,6 +175,10 @@ __device__ __forceinline__ void var_rows(const T* x, T* out, long long rows, lon
   extern "C" __global__ void reduce_rows_##op##_##sfx(const T* x, T* out, long long rows,       \
                                                       long long cols) {                        \
     fg::cuda::reduce_rows<fg::cuda::Red<T>, T>(x, out, rows, cols);                             \
+  }                                                                                              \
+  extern "C" __global__ void reduce_chunks_##op##_##sfx(const T* x, T* partials, long long rows, \
+                                                        long long cols, long long chunk) {     \
+    fg::cuda::reduce_chunks<fg::cuda::Red<T>, T>(x, partials, rows, cols, chunk);                \
   }                                                                                              \
   extern "C" __global__ void reduce_cols_##op##_##sfx(const T* x, T* out, long long outer,      \
                                                       long long len, long long inner) {        \

@@ -89,8 +89,9 @@ def _r(shape, dtype, lo=-2.0, hi=2.0, seed=0):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_elementwise_and_reduce_launches(gpu, signatures, dtype):
+def test_elementwise_and_reduce_launches(gpu, signatures, dtype, monkeypatch):
     be, rec = gpu
+    monkeypatch.setattr(cb, "SPLIT_ROW", 1000)
     x = _r((4, 5), dtype, 0.5, 2.0)
     ops = cb.op_lists()
     for name in ops["unary"]:
@@ -105,8 +106,10 @@ def test_elementwise_and_reduce_launches(gpu, signatures, dtype):
     for name in ops["compare"]:
         be.compare(name, x, b)
     x3 = _r((3, 4, 50), dtype)
+    long = _r((2, 3000), dtype)
     for name in cb.REDUCE_OPS:
         be.reduce(name, x3, (2,), False)        # rows
+        be.reduce(name, long, (1,), False)      # chunks + rows (SPLIT_ROW patched below)
         be.reduce(name, x3, (0,), True)         # cols
         be.reduce(name, x3, (0, 2), False)      # transpose
     for name in ("max", "min"):
@@ -116,7 +119,7 @@ def test_elementwise_and_reduce_launches(gpu, signatures, dtype):
     assert be.sum_to_shape(_r((2, 4, 3), dtype), (1, 3)).shape == (1, 3)
     expect = {f"{op}_{d}" for op in ops["unary"] + ops["binary"] for d in ("forward", "backward")}
     expect |= {f"{op}_forward" for op in ops["compare"]}
-    expect |= {f"reduce_{k}_{op}" for k in ("rows", "cols") for op in cb.REDUCE_OPS}
+    expect |= {f"reduce_{k}_{op}" for k in ("rows", "cols", "chunks") for op in cb.REDUCE_OPS}
     expect |= {"argreduce_rows_max", "argreduce_rows_min", "var_rows"}
     check_launches(rec, signatures, expect)
 

@@ -46,6 +46,8 @@ def gpu(request, monkeypatch):
     monkeypatch.setattr(cb, "MAX_GRID", 3)
     monkeypatch.setattr(cb, "BLOCK", 64)
     monkeypatch.setattr(cb, "ROW_BLOCK", 64)
+    monkeypatch.setattr(cb, "SPLIT_ROW", 500)  # two-stage reductions at emulation sizes
+    monkeypatch.setattr(cb, "SPLIT_CHUNK", 150)
     return emulated_backend(request.getfixturevalue("emulator"))
 
 
@@ -130,7 +132,7 @@ def test_compare(cpu, gpu, name, dtype):
 
 REDUCE_CASES = [((7,), None), ((3, 5), (1,)), ((3, 5), (0,)), ((4, 5, 6), (0, 2)),
                 ((4, 5, 6), (1,)), ((2, 3, 4, 5), (1, 2)), ((1000, 3), (0,)), ((3, 1000), (1,)),
-                ((5000,), None), ((2, 3), ())]
+                ((5000,), None), ((2, 3), ()), ((2, 70000), (1,))]
 
 
 @pytest.mark.parametrize("keepdim", [False, True])

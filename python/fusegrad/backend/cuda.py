@@ -40,6 +40,10 @@ MAX_DIMS = 8  # dims of the strided path after merging; more falls back to conti
 ROW_BLOCK = 256  # threads per block of per-row kernels (reductions, softmax, BN)
 COL_TILE, ROW_LANES = 32, 8  # bias_grad block shape
 SMALL_ROW = 32  # rows shorter than this reduce one-thread-per-row (reduce_cols with inner 1)
+# Rows at least SPLIT_ROW long, when there are fewer than SPLIT_MAX_ROWS of them, reduce in two
+# launches (chunks of SPLIT_CHUNK per block, then the partials): one block per row would leave
+# the GPU idle for a full reduction of a large array.
+SPLIT_ROW, SPLIT_MAX_ROWS, SPLIT_CHUNK = 1 << 16, 256, 1 << 13
 
 _FLOAT_SUFFIX = {np.dtype("float32"): "f32", np.dtype("float64"): "f64"}
 _NULL = np.uint64(0)  # a null pointer argument
@@ -98,7 +102,8 @@ def kernel_names() -> dict[str, list[str]]:
         "elementwise": [f"{op}_{d}" for op in ops["unary"] + ops["binary"]
                         for d in ("forward", "backward")]
         + [f"{op}_forward" for op in ops["compare"]],
-        "reduce": [f"reduce_{kind}_{op}" for kind in ("rows", "cols") for op in REDUCE_OPS]
+        "reduce": [f"reduce_{kind}_{op}" for kind in ("rows", "cols", "chunks")
+                   for op in REDUCE_OPS]
         + ["argreduce_rows_max", "argreduce_rows_min", "var_rows"],
         "matmul": ["linear_forward", "bias_grad"],
         "optim": ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
@@ -519,7 +524,18 @@ class CUDABackend:
         how, perm, outer, length, inner = reduction_plan(xc.shape, ax)
         if how == "transpose":
             xc = self.cp.ascontiguousarray(xc.transpose(perm))
-        if inner == 1 and length >= SMALL_ROW:
+        if inner == 1 and length >= SPLIT_ROW and outer < SPLIT_MAX_ROWS:
+            nchunks = -(-length // SPLIT_CHUNK)
+            partials = self.cp.empty((outer, nchunks), dt)
+            self._run("reduce", f"reduce_chunks_{name}", dt, min(outer * nchunks, MAX_GRID),
+                      ROW_BLOCK, (xc, partials, np.int64(outer), np.int64(length),
+                                  np.int64(SPLIT_CHUNK)))
+            second = "sum" if name == "mean" else name
+            self._run("reduce", f"reduce_rows_{second}", dt, min(outer, MAX_GRID), ROW_BLOCK,
+                      (partials, out, np.int64(outer), np.int64(nchunks)))
+            if name == "mean":
+                out = self.binary_forward("div", out, self.asarray(float(length), dt))
+        elif inner == 1 and length >= SMALL_ROW:
             self._run("reduce", f"reduce_rows_{name}", dt, min(outer, MAX_GRID),
                          ROW_BLOCK, (xc, out, np.int64(outer), np.int64(length)))
         else:
