@@ -91,20 +91,22 @@ def test_batch_norm_backward_matches_reference(shape, dtype, rng):
     assert_close(gb, gbr, dtype, n_terms=n_terms, what="gbias")
 
 
-def test_batch_norm_eval_uses_running_stats(dtype, rng):
-    x = rng.standard_normal((6, 4, 3)).astype(dtype)
+@pytest.mark.parametrize("shape", [(6, 4, 3), (9, 4), (40000, 4)], ids=["3d", "2d", "tall"])
+def test_batch_norm_eval_uses_running_stats(shape, dtype, rng):
+    x = rng.standard_normal(shape).astype(dtype)
     rm = rng.standard_normal(4).astype(dtype)
     rv = rng.random(4).astype(dtype) + 0.5
     rm0, rv0 = rm.copy(), rv.copy()
     y, sm, si = _run_forward(x, None, None, rm, rv, batch_stats=False)
     np.testing.assert_array_equal(rm, rm0)
     np.testing.assert_array_equal(rv, rv0)
-    expect = (x - rm0[None, :, None]) / np.sqrt(rv0[None, :, None] + 1e-5)
+    bshape = (1, 4) + (1,) * (x.ndim - 2)
+    expect = (x - rm0.reshape(bshape)) / np.sqrt(rv0.reshape(bshape) + 1e-5)
     assert_close(y, expect, dtype, n_terms=4)
     gy = rng.standard_normal(x.shape).astype(dtype)
     gx = np.empty_like(x)
     _C.batch_norm_backward(x, gy, None, sm, si, gx, None, None, False)
-    assert_close(gx, gy / np.sqrt(rv0[None, :, None] + 1e-5), dtype, n_terms=4)
+    assert_close(gx, gy / np.sqrt(rv0.reshape(bshape) + 1e-5), dtype, n_terms=4)
 
 
 @pytest.mark.parametrize("shape", [(512, 1024), (40000, 8), (8, 64, 300)],
