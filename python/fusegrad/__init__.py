@@ -33,6 +33,7 @@ from fusegrad.autograd.ops.shape import cat, stack
 from fusegrad.autograd.tensor import bool_, float32, float64, int64
 from fusegrad.random import manual_seed
 from fusegrad import autograd  # noqa: E402  (fg.autograd.gradcheck / grad / Function)
+from fusegrad import analysis, data, nn, optim, profiler, train  # noqa: E402
 
 
 def set_num_threads(n: int) -> None:
@@ -52,7 +53,8 @@ def get_num_threads() -> int:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "abs", "arange", "argmax", "argmin", "autograd", "bool_", "cat", "clamp", "cuda",
+    "Tensor", "abs", "analysis", "arange", "argmax", "argmin", "autograd", "data", "nn", "optim",
+    "profiler", "train", "bool_", "cat", "clamp", "cuda",
     "empty", "enable_grad", "exp", "float32", "float64", "from_numpy", "full",
     "get_num_threads", "int64", "is_grad_enabled", "log", "manual_seed", "matmul", "max",
     "maximum", "mean", "min", "minimum", "no_grad", "ones", "ones_like", "rand", "randn",
