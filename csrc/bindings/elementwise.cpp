@@ -5,6 +5,7 @@
 //   _C.<op>_backward(a, b, y, gy, ga, gb)                (y, ga, gb may be None; see below)
 //   _C.<cmp>(a, b, out)                                  for cmp in FG_COMPARE_OPS (bool out)
 //   _C.UNARY_OPS, _C.BINARY_OPS, _C.COMPARE_OPS          tuples of the op names
+//   _C.elementwise_isa()                                 "x86-64-v4" / "x86-64-v3" / "baseline"
 // Inputs: float32/float64 ndarrays of any strides (never copied). Binary inputs broadcast
 // against `out` by NumPy rules inside the kernel (no broadcast copies). Outputs: C-contiguous,
 // writeable, the inputs' dtype, the (broadcast) shape; anything else raises TypeError /
@@ -38,7 +39,7 @@ void element_strides(const py::array& a, const char* name, int64_t* st) {
   }
 }
 
-// The output's shape; checks it is a C-contiguous writeable array of dtype `want`.
+// The output's shape; checks it is a C-contiguous writeable array.
 Dims out_dims(const py::array& out, const char* name) {
   check_out(out, name);
   Dims d;
@@ -254,6 +255,9 @@ void bind_elementwise(py::module_& m) {
   FG_COMPARE_OPS(FG_BIND_COMPARE)
 #undef FG_BIND_COMPARE
 
+  m.def("elementwise_isa", &fg::cpu::elementwise_isa,
+        "Instruction set the elementwise kernels were picked for: x86-64-v4, x86-64-v3 or "
+        "baseline.");
   m.attr("UNARY_OPS") = py::tuple(unary_names);
   m.attr("BINARY_OPS") = py::tuple(binary_names);
   m.attr("COMPARE_OPS") = py::tuple(compare_names);

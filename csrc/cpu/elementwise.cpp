@@ -1,289 +1,102 @@
-// Elementwise loops (contracts in cpu/elementwise.h), instantiated from the X-lists.
-//
-// Every kernel is: build a collapsed N-d layout, split the C-contiguous output range over
-// threads, and walk each range as "runs" along the innermost dim. A run gets a plain
-// pointer loop when its strides are 1 (or 0 for a broadcast scalar), which gcc vectorises;
-// anything else takes a strided scalar loop. A same-shape contiguous call therefore is one
-// run per thread: the flat fast path falls out of the collapse, no separate code.
-#include "cpu/elementwise.h"
-
-#include <algorithm>
-
-#include "cpu/parallel.h"
-#include "math/binary.h"
-#include "math/unary.h"
+// Elementwise kernels, baseline x86-64 build (loops in cpu/elementwise_impl.h), plus the
+// public entry points of cpu/elementwise.h, which pick the x86-64-v4 / v3 / baseline build
+// once at load time (__builtin_cpu_supports), as cpu/norm.cpp does.
+#define FG_EW_ISA isa_baseline
+#include "cpu/elementwise_impl.h"
 
 namespace fg::cpu {
+
+// Declarations of the per-ISA builds (elementwise_v3.cpp, elementwise_v4.cpp).
+#define FG_EW_DECLARE(ns)                                                                      \
+  namespace ns {                                                                               \
+  template <class Op, class T>                                                                 \
+  void unary_forward(const T*, T*, int, const int64_t*, const int64_t*, T, T);                \
+  template <class Op, class T>                                                                 \
+  void unary_backward(const T*, const T*, const T*, T*, int, const int64_t*, const int64_t*,  \
+                      const int64_t*, const int64_t*, T, T);                                   \
+  template <class Op, class T>                                                                 \
+  void binary_forward(const T*, const T*, T*, int, const int64_t*, const int64_t*,            \
+                      const int64_t*);                                                         \
+  template <class Op, class T>                                                                 \
+  void binary_backward(const T*, const T*, const T*, const T*, T*, T*, int, const int64_t*,   \
+                       const int64_t*, const int64_t*, const int64_t*, const int64_t*);        \
+  template <class Op, class T>                                                                 \
+  void compare(const T*, const T*, bool*, int, const int64_t*, const int64_t*, const int64_t*); \
+  }
+#if defined(FG_X86_DISPATCH)
+FG_EW_DECLARE(isa_v3)
+FG_EW_DECLARE(isa_v4)
+#endif
+#undef FG_EW_DECLARE
+
 namespace {
+enum class Isa { kBaseline, kV3, kV4 };
 
-// An index space of `size` elements and the element strides of N inputs over it, with size-1
-// dims dropped and mergeable neighbours merged. The (C-contiguous) output needs no strides:
-// its offset is the linear index.
-template <int N>
-struct Layout {
-  int ndim = 0;
-  int64_t size = 1;
-  int64_t shape[kMaxDims];
-  int64_t st[N][kMaxDims];
-};
-
-template <int N>
-void make_layout(Layout<N>& L, int ndim, const int64_t* shape, const int64_t* const* strides) {
-  L.ndim = 0;
-  L.size = 1;
-  for (int d = 0; d < ndim; ++d) L.size *= shape[d];
-  for (int d = 0; d < ndim; ++d) {
-    if (shape[d] == 1) continue;
-    const int last = L.ndim - 1;
-    bool merge = last >= 0;
-    for (int k = 0; k < N && merge; ++k) merge = L.st[k][last] == strides[k][d] * shape[d];
-    if (merge) {
-      L.shape[last] *= shape[d];
-      for (int k = 0; k < N; ++k) L.st[k][last] = strides[k][d];
-    } else {
-      L.shape[L.ndim] = shape[d];
-      for (int k = 0; k < N; ++k) L.st[k][L.ndim] = strides[k][d];
-      ++L.ndim;
-    }
-  }
-  if (L.ndim == 0) {  // a single element
-    L.ndim = 1;
-    L.shape[0] = 1;
-    for (int k = 0; k < N; ++k) L.st[k][0] = 0;
-  }
+Isa detect_isa() {
+#if defined(FG_X86_DISPATCH)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return Isa::kV4;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
+#endif
+  return Isa::kBaseline;
 }
 
-// Calls f(off, o, n) for consecutive runs covering output indices [lo, hi): off[k] is input
-// k's element offset at output index o, and the run continues n elements along the
-// innermost dim (input k advancing by L.st[k][ndim-1] per element).
-template <int N, class F>
-void for_each_run(const Layout<N>& L, int64_t lo, int64_t hi, F&& f) {
-  const int last = L.ndim - 1;
-  int64_t idx[kMaxDims];
-  int64_t off[N];
-  for (int k = 0; k < N; ++k) off[k] = 0;
-  int64_t rem = lo;
-  for (int d = last; d >= 0; --d) {
-    idx[d] = rem % L.shape[d];
-    rem /= L.shape[d];
-    for (int k = 0; k < N; ++k) off[k] += idx[d] * L.st[k][d];
-  }
-  while (lo < hi) {
-    const int64_t n = std::min(L.shape[last] - idx[last], hi - lo);
-    f(static_cast<const int64_t*>(off), lo, n);
-    lo += n;
-    if (lo >= hi) break;
-    // The run ended at the end of the innermost dim: step to the next row, carrying.
-    for (int k = 0; k < N; ++k) off[k] += n * L.st[k][last];
-    idx[last] += n;
-    int d = last;
-    while (d > 0 && idx[d] == L.shape[d]) {
-      for (int k = 0; k < N; ++k) off[k] -= L.shape[d] * L.st[k][d];
-      idx[d] = 0;
-      --d;
-      ++idx[d];
-      for (int k = 0; k < N; ++k) off[k] += L.st[k][d];
-    }
-  }
-}
-
-// Splits the layout's output range over threads and walks each piece run by run.
-template <int N, class F>
-void run_layout(const Layout<N>& L, F&& f) {
-  if (L.size == 0) return;
-  parallel_for(L.size, 1, [&](int64_t lo, int64_t hi) { for_each_run(L, lo, hi, f); });
-}
-
-// ---- binary backward inner loops --------------------------------------------------------
-// KA / KB: 1 = unit stride, 0 = broadcast scalar. y and gy have unit stride here.
-template <class Op, class T, int KA, int KB>
-void binary_backward_run(const T* __restrict a, const T* __restrict b, const T* __restrict y,
-                         const T* __restrict gy, T* __restrict ga, T* __restrict gb, int64_t n) {
-  const T a0 = a[0];
-  const T b0 = b[0];
-  if (ga && gb) {
-    for (int64_t i = 0; i < n; ++i) {
-      const T av = KA ? a[i] : a0;
-      const T bv = KB ? b[i] : b0;
-      ga[i] = Op::backward_a(av, bv, y[i], gy[i]);
-      gb[i] = Op::backward_b(av, bv, y[i], gy[i]);
-    }
-  } else if (ga) {
-    for (int64_t i = 0; i < n; ++i)
-      ga[i] = Op::backward_a(KA ? a[i] : a0, KB ? b[i] : b0, y[i], gy[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i)
-      gb[i] = Op::backward_b(KA ? a[i] : a0, KB ? b[i] : b0, y[i], gy[i]);
-  }
-}
-
+const Isa kIsa = detect_isa();
 }  // namespace
+
+#if defined(FG_X86_DISPATCH)
+#define FG_EW_DISPATCH(fn, args)                                \
+  do {                                                          \
+    if (kIsa == Isa::kV4) return isa_v4::fn<Op, T> args;        \
+    if (kIsa == Isa::kV3) return isa_v3::fn<Op, T> args;        \
+    return isa_baseline::fn<Op, T> args;                        \
+  } while (0)
+#else
+#define FG_EW_DISPATCH(fn, args) return isa_baseline::fn<Op, T> args
+#endif
+
+const char* elementwise_isa() {
+  return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+}
 
 template <class Op, class T>
 void unary_forward(const T* x, T* y, int ndim, const int64_t* shape, const int64_t* x_strides,
                    T a, T b) {
-  Layout<1> L;
-  const int64_t* st[1] = {x_strides};
-  make_layout(L, ndim, shape, st);
-  const int64_t sx = L.st[0][L.ndim - 1];
-  run_layout(L, [&](const int64_t* off, int64_t o, int64_t n) {
-    const T* __restrict xp = x + off[0];
-    T* __restrict yp = y + o;
-    if (sx == 1) {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(xp[i], a, b);
-    } else {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(xp[i * sx], a, b);
-    }
-  });
+  FG_EW_DISPATCH(unary_forward, (x, y, ndim, shape, x_strides, a, b));
 }
 
 template <class Op, class T>
 void unary_backward(const T* x, const T* y, const T* gy, T* gx, int ndim, const int64_t* shape,
                     const int64_t* x_strides, const int64_t* y_strides, const int64_t* gy_strides,
                     T a, T b) {
-  Layout<3> L;
-  const int64_t* st[3] = {x_strides, y_strides, gy_strides};
-  make_layout(L, ndim, shape, st);
-  const int last = L.ndim - 1;
-  const int64_t sx = L.st[0][last], sy = L.st[1][last], sg = L.st[2][last];
-  run_layout(L, [&](const int64_t* off, int64_t o, int64_t n) {
-    const T* __restrict xp = x + off[0];
-    const T* __restrict yp = y + off[1];
-    const T* __restrict gp = gy + off[2];
-    T* __restrict out = gx + o;
-    if (sx == 1 && sy == 1 && sg == 1) {
-      for (int64_t i = 0; i < n; ++i) out[i] = Op::backward(xp[i], yp[i], gp[i], a, b);
-    } else {
-      for (int64_t i = 0; i < n; ++i)
-        out[i] = Op::backward(xp[i * sx], yp[i * sy], gp[i * sg], a, b);
-    }
-  });
+  FG_EW_DISPATCH(unary_backward,
+                 (x, y, gy, gx, ndim, shape, x_strides, y_strides, gy_strides, a, b));
 }
 
 template <class Op, class T>
 void binary_forward(const T* a, const T* b, T* y, int ndim, const int64_t* shape,
                     const int64_t* a_strides, const int64_t* b_strides) {
-  Layout<2> L;
-  const int64_t* st[2] = {a_strides, b_strides};
-  make_layout(L, ndim, shape, st);
-  const int64_t sa = L.st[0][L.ndim - 1], sb = L.st[1][L.ndim - 1];
-  run_layout(L, [&](const int64_t* off, int64_t o, int64_t n) {
-    const T* __restrict ap = a + off[0];
-    const T* __restrict bp = b + off[1];
-    T* __restrict yp = y + o;
-    if (sa == 1 && sb == 1) {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(ap[i], bp[i]);
-    } else if (sa == 1 && sb == 0) {
-      const T bv = bp[0];
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(ap[i], bv);
-    } else if (sa == 0 && sb == 1) {
-      const T av = ap[0];
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(av, bp[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(ap[i * sa], bp[i * sb]);
-    }
-  });
+  FG_EW_DISPATCH(binary_forward, (a, b, y, ndim, shape, a_strides, b_strides));
 }
 
 template <class Op, class T>
 void binary_backward(const T* a, const T* b, const T* y, const T* gy, T* ga, T* gb, int ndim,
                      const int64_t* shape, const int64_t* a_strides, const int64_t* b_strides,
                      const int64_t* y_strides, const int64_t* gy_strides) {
-  if (!ga && !gb) return;
-  Layout<4> L;
-  const int64_t* st[4] = {a_strides, b_strides, y_strides, gy_strides};
-  make_layout(L, ndim, shape, st);
-  const int last = L.ndim - 1;
-  const int64_t sa = L.st[0][last], sb = L.st[1][last], sy = L.st[2][last], sg = L.st[3][last];
-  const bool fast = sg == 1 && (sy == 1 || !Op::kUsesY) && (sa == 0 || sa == 1) &&
-                    (sb == 0 || sb == 1);
-  run_layout(L, [&](const int64_t* off, int64_t o, int64_t n) {
-    const T* ap = a + off[0];
-    const T* bp = b + off[1];
-    // y unused: any in-bounds pointer with unit stride will do (gy's run is one).
-    const T* yp = Op::kUsesY ? y + off[2] : gy + off[3];
-    const T* gp = gy + off[3];
-    T* gap = ga ? ga + o : nullptr;
-    T* gbp = gb ? gb + o : nullptr;
-    if (fast) {
-      if (sa == 1 && sb == 1)
-        binary_backward_run<Op, T, 1, 1>(ap, bp, yp, gp, gap, gbp, n);
-      else if (sa == 1)
-        binary_backward_run<Op, T, 1, 0>(ap, bp, yp, gp, gap, gbp, n);
-      else if (sb == 1)
-        binary_backward_run<Op, T, 0, 1>(ap, bp, yp, gp, gap, gbp, n);
-      else
-        binary_backward_run<Op, T, 0, 0>(ap, bp, yp, gp, gap, gbp, n);
-      return;
-    }
-    const int64_t syy = Op::kUsesY ? sy : sg;
-    for (int64_t i = 0; i < n; ++i) {
-      const T av = ap[i * sa], bv = bp[i * sb], yv = yp[i * syy], gv = gp[i * sg];
-      if (gap) gap[i] = Op::backward_a(av, bv, yv, gv);
-      if (gbp) gbp[i] = Op::backward_b(av, bv, yv, gv);
-    }
-  });
+  FG_EW_DISPATCH(binary_backward, (a, b, y, gy, ga, gb, ndim, shape, a_strides, b_strides,
+                                   y_strides, gy_strides));
 }
 
 template <class Op, class T>
 void compare(const T* a, const T* b, bool* out, int ndim, const int64_t* shape,
              const int64_t* a_strides, const int64_t* b_strides) {
-  Layout<2> L;
-  const int64_t* st[2] = {a_strides, b_strides};
-  make_layout(L, ndim, shape, st);
-  const int64_t sa = L.st[0][L.ndim - 1], sb = L.st[1][L.ndim - 1];
-  run_layout(L, [&](const int64_t* off, int64_t o, int64_t n) {
-    const T* __restrict ap = a + off[0];
-    const T* __restrict bp = b + off[1];
-    bool* __restrict op = out + o;
-    if (sa == 1 && sb == 1) {
-      for (int64_t i = 0; i < n; ++i) op[i] = Op::forward(ap[i], bp[i]);
-    } else if (sa == 1 && sb == 0) {
-      const T bv = bp[0];
-      for (int64_t i = 0; i < n; ++i) op[i] = Op::forward(ap[i], bv);
-    } else {
-      for (int64_t i = 0; i < n; ++i) op[i] = Op::forward(ap[i * sa], bp[i * sb]);
-    }
-  });
+  FG_EW_DISPATCH(compare, (a, b, out, ndim, shape, a_strides, b_strides));
 }
+#undef FG_EW_DISPATCH
 
-// ---- instantiations from the X-lists ------------------------------------------------------
-#define FG_INST_UNARY(name, F)                                                                \
-  template void unary_forward<math::F, float>(const float*, float*, int, const int64_t*,      \
-                                              const int64_t*, float, float);                  \
-  template void unary_forward<math::F, double>(const double*, double*, int, const int64_t*,   \
-                                               const int64_t*, double, double);               \
-  template void unary_backward<math::F, float>(const float*, const float*, const float*,      \
-                                               float*, int, const int64_t*, const int64_t*,   \
-                                               const int64_t*, const int64_t*, float, float); \
-  template void unary_backward<math::F, double>(                                              \
-      const double*, const double*, const double*, double*, int, const int64_t*,              \
-      const int64_t*, const int64_t*, const int64_t*, double, double);
-FG_UNARY_OPS(FG_INST_UNARY)
-#undef FG_INST_UNARY
-
-#define FG_INST_BINARY(name, F)                                                               \
-  template void binary_forward<math::F, float>(const float*, const float*, float*, int,       \
-                                               const int64_t*, const int64_t*,                \
-                                               const int64_t*);                               \
-  template void binary_forward<math::F, double>(const double*, const double*, double*, int,   \
-                                                const int64_t*, const int64_t*,               \
-                                                const int64_t*);                              \
-  template void binary_backward<math::F, float>(                                              \
-      const float*, const float*, const float*, const float*, float*, float*, int,            \
-      const int64_t*, const int64_t*, const int64_t*, const int64_t*, const int64_t*);        \
-  template void binary_backward<math::F, double>(                                             \
-      const double*, const double*, const double*, const double*, double*, double*, int,      \
-      const int64_t*, const int64_t*, const int64_t*, const int64_t*, const int64_t*);
-FG_BINARY_OPS(FG_INST_BINARY)
-#undef FG_INST_BINARY
-
-#define FG_INST_COMPARE(name, F)                                                            \
-  template void compare<math::F, float>(const float*, const float*, bool*, int,             \
-                                        const int64_t*, const int64_t*, const int64_t*);    \
-  template void compare<math::F, double>(const double*, const double*, bool*, int,          \
-                                         const int64_t*, const int64_t*, const int64_t*);
-FG_COMPARE_OPS(FG_INST_COMPARE)
-#undef FG_INST_COMPARE
+// The public instantiations (same lists as the per-ISA builds).
+#include "cpu/elementwise_inst.h"
 
 }  // namespace fg::cpu

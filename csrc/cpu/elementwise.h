@@ -20,6 +20,10 @@ namespace fg::cpu {
 // NumPy's NPY_MAXDIMS: no array handed in from Python has more dims.
 constexpr int kMaxDims = 64;
 
+// Which build the kernels below run: "x86-64-v4", "x86-64-v3" or "baseline" (chosen once at
+// load time from the CPU's features; see cpu/elementwise_impl.h).
+const char* elementwise_isa();
+
 // y = Op::forward(x, a, b).
 template <class Op, class T>
 void unary_forward(const T* x, T* y, int ndim, const int64_t* shape, const int64_t* x_strides,

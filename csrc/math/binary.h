@@ -20,15 +20,15 @@ namespace math {
 struct Add {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return a + b;
   }
   template <class T>
-  static FG_HD T backward_a(T /*a*/, T /*b*/, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T /*a*/, T /*b*/, T /*y*/, T gy) {
     return gy;
   }
   template <class T>
-  static FG_HD T backward_b(T /*a*/, T /*b*/, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T /*a*/, T /*b*/, T /*y*/, T gy) {
     return gy;
   }
 };
@@ -37,15 +37,15 @@ struct Add {
 struct Sub {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return a - b;
   }
   template <class T>
-  static FG_HD T backward_a(T /*a*/, T /*b*/, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T /*a*/, T /*b*/, T /*y*/, T gy) {
     return gy;
   }
   template <class T>
-  static FG_HD T backward_b(T /*a*/, T /*b*/, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T /*a*/, T /*b*/, T /*y*/, T gy) {
     return -gy;
   }
 };
@@ -54,15 +54,15 @@ struct Sub {
 struct Mul {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return a * b;
   }
   template <class T>
-  static FG_HD T backward_a(T /*a*/, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T /*a*/, T b, T /*y*/, T gy) {
     return gy * b;
   }
   template <class T>
-  static FG_HD T backward_b(T a, T /*b*/, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T a, T /*b*/, T /*y*/, T gy) {
     return gy * a;
   }
 };
@@ -71,15 +71,15 @@ struct Mul {
 struct Div {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return a / b;
   }
   template <class T>
-  static FG_HD T backward_a(T /*a*/, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T /*a*/, T b, T /*y*/, T gy) {
     return gy / b;
   }
   template <class T>
-  static FG_HD T backward_b(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T a, T b, T /*y*/, T gy) {
     return -gy * a / (b * b);
   }
 };
@@ -90,15 +90,15 @@ struct Div {
 struct Pow {
   static constexpr bool kUsesY = true;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return hd_pow(a, b);
   }
   template <class T>
-  static FG_HD T backward_a(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T a, T b, T /*y*/, T gy) {
     return b == T(0) ? T(0) : gy * b * hd_pow(a, b - T(1));
   }
   template <class T>
-  static FG_HD T backward_b(T a, T b, T y, T gy) {
+  static FG_HDI T backward_b(T a, T b, T y, T gy) {
     return (a == T(0) && b >= T(0)) ? T(0) : gy * y * hd_log(a);
   }
 };
@@ -108,15 +108,15 @@ struct Pow {
 struct Maximum {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return (a > b || a != a) ? a : b;
   }
   template <class T>
-  static FG_HD T backward_a(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T a, T b, T /*y*/, T gy) {
     return a == b ? gy * T(0.5) : (a < b ? T(0) : gy);
   }
   template <class T>
-  static FG_HD T backward_b(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T a, T b, T /*y*/, T gy) {
     return a == b ? gy * T(0.5) : (a > b ? T(0) : gy);
   }
 };
@@ -125,15 +125,15 @@ struct Maximum {
 struct Minimum {
   static constexpr bool kUsesY = false;
   template <class T>
-  static FG_HD T forward(T a, T b) {
+  static FG_HDI T forward(T a, T b) {
     return (a < b || a != a) ? a : b;
   }
   template <class T>
-  static FG_HD T backward_a(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_a(T a, T b, T /*y*/, T gy) {
     return a == b ? gy * T(0.5) : (a > b ? T(0) : gy);
   }
   template <class T>
-  static FG_HD T backward_b(T a, T b, T /*y*/, T gy) {
+  static FG_HDI T backward_b(T a, T b, T /*y*/, T gy) {
     return a == b ? gy * T(0.5) : (a < b ? T(0) : gy);
   }
 };
@@ -141,37 +141,37 @@ struct Minimum {
 // Comparisons: non-differentiable, boolean output.
 struct Eq {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a == b;
   }
 };
 struct Ne {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a != b;
   }
 };
 struct Lt {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a < b;
   }
 };
 struct Le {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a <= b;
   }
 };
 struct Gt {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a > b;
   }
 };
 struct Ge {
   template <class T>
-  static FG_HD bool forward(T a, T b) {
+  static FG_HDI bool forward(T a, T b) {
     return a >= b;
   }
 };

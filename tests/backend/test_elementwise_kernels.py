@@ -361,3 +361,57 @@ def test_results_do_not_depend_on_thread_count():
         _C.set_num_threads(saved)
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(s1, s2)
+
+
+# ---- the vectorisable exp / expm1 / log of csrc/math/hd.h, through exp, log, tanh, sigmoid ---
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_exp_log_special_values(dtype):
+    info = np.finfo(dtype)
+    big = 88.5 if dtype == np.float32 else 709.5
+    x = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, big, -big, 2 * big, -2 * big,
+                  -(big + 15), info.tiny, info.smallest_subnormal, info.max], dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        expect = np.exp(x.astype(np.float64)).astype(dtype)
+    got = BE.unary_forward("exp", x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expect))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expect))
+    ok = np.isfinite(expect)
+    # gradual underflow: results below the smallest normal keep an absolute error of an ulp
+    np.testing.assert_allclose(got[ok], expect[ok], rtol=2 * info.eps, atol=2 * info.smallest_subnormal)
+
+    y = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1.0, info.tiny, info.smallest_subnormal,
+                  info.smallest_subnormal * 7, info.max, 1 + info.eps, 1 - info.epsneg], dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expect = np.log(y.astype(np.float64)).astype(dtype)
+    got = BE.unary_forward("log", y)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expect))
+    np.testing.assert_array_equal(got[np.isinf(expect)], expect[np.isinf(expect)])
+    ok = np.isfinite(expect)
+    np.testing.assert_allclose(got[ok], expect[ok], rtol=2 * info.eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_transcendentals_close_to_one_ulp(dtype):
+    # Over a wide range, relative error within a few ulp of float64 NumPy (much tighter
+    # than the G8 table: a regression in the polynomials shows up here first).
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(7)
+    lim = 80.0 if dtype == np.float32 else 700.0
+    x = rng.uniform(-lim, lim, 50_001).astype(dtype)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(BE.unary_forward("exp", x), np.exp(x64), rtol=4 * info.eps)
+    pos = np.exp(rng.uniform(-lim, lim, 50_001)).astype(dtype)
+    pos = pos[(pos > 0) & np.isfinite(pos)]
+    np.testing.assert_allclose(BE.unary_forward("log", pos), np.log(pos.astype(np.float64)),
+                               rtol=4 * info.eps)
+    t = np.concatenate([x / 8, rng.uniform(-1e-3, 1e-3, 1001).astype(dtype), [dtype(1e-30)]])
+    t64 = t.astype(np.float64)
+    # tanh via expm1: full relative precision near 0 as well
+    np.testing.assert_allclose(BE.unary_forward("tanh", t), np.tanh(t64), rtol=8 * info.eps)
+    np.testing.assert_allclose(BE.unary_forward("sigmoid", t),
+                               _sigmoid(t64).astype(dtype), rtol=8 * info.eps,
+                               atol=info.smallest_subnormal)
+
+
+def test_elementwise_isa_reported():
+    assert _C.elementwise_isa() in ("x86-64-v4", "x86-64-v3", "baseline")
