@@ -43,7 +43,7 @@ struct MaxReduce {
   }
   template <class A>
   static FG_HD A combine(A acc, A v) {
-    return (v > acc || v != v) ? v : acc;
+    return ((v > acc) | (v != v)) ? v : acc;
   }
 };
 
@@ -55,7 +55,7 @@ struct MinReduce {
   }
   template <class A>
   static FG_HD A combine(A acc, A v) {
-    return (v < acc || v != v) ? v : acc;
+    return ((v < acc) | (v != v)) ? v : acc;
   }
 };
 

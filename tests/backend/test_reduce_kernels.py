@@ -253,3 +253,24 @@ def test_reductions_identical_for_any_thread_count(axes):
     for s, v in results[1:]:
         np.testing.assert_array_equal(s, results[0][0])
         np.testing.assert_array_equal(v, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("n", [1, 3, 8, 13, 1000, 2 * GRAIN + 5], ids=lambda n: f"n{n}")
+def test_max_min_contiguous_runs_nan_inf_positions(dtype, n):
+    # The vectorised contiguous max / min path: nan anywhere (main loop or tail) wins,
+    # infinities are ordinary values, argmax returns the first extreme / first nan.
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal(n).astype(dtype)
+    for pos in sorted({0, n // 2, n - 1}):
+        x = base.copy()
+        x[pos] = np.inf
+        for name in ("max", "min"):
+            np.testing.assert_array_equal(BE.reduce(name, x, None, False), REFS[name](x))
+        v, i = BE.reduce_with_index("max", x[None, :], 1, False)
+        assert i[0] == pos and v[0] == np.inf
+        x[pos] = np.nan
+        for name in ("max", "min"):
+            assert np.isnan(BE.reduce(name, x, None, False))
+        v, i = BE.reduce_with_index("min", x[None, :], 1, False)
+        assert i[0] == np.argmin(x) == pos and np.isnan(v[0])
