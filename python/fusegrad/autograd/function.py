@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from fusegrad.autograd import grad_mode
+from fusegrad.autograd.graph import next_seq
 from fusegrad.autograd.tensor import Tensor
 
 
@@ -87,11 +88,18 @@ class Function:
         """Run forward on the inputs' arrays and, in grad mode, record a node for backward."""
         # NOTE: this is the per-op hot path (autograd overhead budget: a few us per op), so it
         # avoids helper calls and builds each tuple once.
-        if len(inputs) == 1 and inputs[0] is not None:  # unary ops: the common case
+        n = len(inputs)
+        if n == 1 and inputs[0] is not None:  # unary ops: the common case
             t = inputs[0]
             device, backend = t.device, t._backend
             arrays = (t._data,)
             needs = (t.requires_grad,)
+        elif n == 2 and inputs[0] is not None and inputs[1] is not None \
+                and inputs[0].device == inputs[1].device:  # binary ops: the other common case
+            a, b = inputs
+            device, backend = a.device, a._backend
+            arrays = (a._data, b._data)
+            needs = (a.requires_grad, b.requires_grad)
         else:
             arrays, needs, device, backend = _unpack(cls, inputs)
 
@@ -109,6 +117,7 @@ class Function:
             t.requires_grad, t.grad, t.grad_fn, t._out_idx = False, None, None, 0
             return t
         ctx.inputs = inputs
+        ctx._seq = next_seq()
         if type(out) is tuple:
             ctx._n_out = len(out)
             ctx.out_shapes = tuple(o.shape for o in out)

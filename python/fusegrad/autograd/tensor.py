@@ -18,6 +18,7 @@ float64 = np.dtype("float64")
 int64 = np.dtype("int64")
 bool_ = np.dtype("bool")
 _FLOATS = (float32, float64)
+_ONES: dict = {}  # the implicit gradient of scalar outputs, by (shape, dtype, device)
 
 
 def _check_dtype(dtype: np.dtype) -> np.dtype:
@@ -199,7 +200,12 @@ class Tensor:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; got shape {self.shape}"
                 )
-            g = self._backend.xp.ones(self.shape, dtype=self.dtype)
+            key = (self.shape, self.dtype, self.device)
+            g = _ONES.get(key)
+            if g is None:  # read-only and reused: kernels never write their inputs
+                g = _ONES[key] = self._backend.xp.ones(self.shape, dtype=self.dtype)
+                if self.device == "cpu":
+                    g.flags.writeable = False
         else:
             g = gradient._data if isinstance(gradient, Tensor) else _to_array(gradient, self.dtype)
             if tuple(g.shape) != self.shape:

@@ -13,6 +13,7 @@ import numpy as np
 
 from fusegrad.autograd import grad_mode
 from fusegrad.autograd.function import Function
+from fusegrad.autograd.graph import next_seq
 from fusegrad.autograd.tensor import Tensor
 from fusegrad.backend import get_backend
 
@@ -289,6 +290,7 @@ def to_device(x: Tensor, device: str) -> Tensor:
         node.inputs = (x,)
         node.needs_input_grad = (True,)
         node.src = x.device
+        node._seq = next_seq()
         out.requires_grad = True
         out.grad_fn = node
     return out
