@@ -278,7 +278,7 @@ void reduce_vertical(const T* x, T* out, const Plan& P, const T* param, const Fi
   const int64_t nchunks = (P.nred + rows_per_chunk - 1) / rows_per_chunk;
   std::vector<W> part(nchunks > 1 ? static_cast<size_t>(nchunks * P.nout) : 0);
   const int64_t ntasks = nouter * nstripes * nchunks;
-  parallel_chunks(ntasks, sw * rows_per_chunk, [&](int64_t t) {
+  parallel_chunks(ntasks, sw * std::min(rows_per_chunk, P.nred), [&](int64_t t) {
     const int64_t ch = t % nchunks;
     const int64_t rest = t / nchunks;
     const int64_t j0 = (rest % nstripes) * sw;
@@ -294,14 +294,33 @@ void reduce_vertical(const T* x, T* out, const Plan& P, const T* param, const Fi
     Counter rows(P.nr, P.rshape, P.rst);
     const int64_t r0 = ch * rows_per_chunk, r1 = std::min(P.nred, r0 + rows_per_chunk);
     rows.seek(r0);
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* __restrict p = base + rows.off;
-      if constexpr (M::kUsesParam) {
-        for (int64_t j = 0; j < w; ++j)
-          acc[j] = R::combine(acc[j], static_cast<A>(M::apply(p[j], mrow[j])));
-      } else {
-        for (int64_t j = 0; j < w; ++j) acc[j] = R::combine(acc[j], static_cast<A>(p[j]));
+    auto term = [&](const T* p, int64_t j) -> A {
+      if constexpr (M::kUsesParam)
+        return static_cast<A>(M::apply(p[j], mrow[j]));
+      else
+        return static_cast<A>(p[j]);
+    };
+    int64_t r = r0;
+    // Four rows per sweep of the stripe: one load and store of acc per four input rows
+    // (one per row ran at half NumPy's speed on a 4096 x 1024 column sum).
+    for (; r + 4 <= r1; r += 4) {
+      const T* __restrict p0 = base + rows.off;
+      rows.next();
+      const T* __restrict p1 = base + rows.off;
+      rows.next();
+      const T* __restrict p2 = base + rows.off;
+      rows.next();
+      const T* __restrict p3 = base + rows.off;
+      rows.next();
+      for (int64_t j = 0; j < w; ++j) {
+        const A t01 = R::combine(term(p0, j), term(p1, j));
+        const A t23 = R::combine(term(p2, j), term(p3, j));
+        acc[j] = R::combine(acc[j], R::combine(t01, t23));
       }
+    }
+    for (; r < r1; ++r) {
+      const T* __restrict p = base + rows.off;
+      for (int64_t j = 0; j < w; ++j) acc[j] = R::combine(acc[j], term(p, j));
       rows.next();
     }
     if (nchunks == 1) {
