@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2000)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="few repeats (a smoke test)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.repeat = min(args.repeat, 50)
 
     import fusegrad as fg
 

@@ -172,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--json", default="")
+    ap.add_argument("--quick", action="store_true", help="few repeats (a smoke test)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.repeat = min(args.repeat, 10)
 
     import fusegrad as fg
 

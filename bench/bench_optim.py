@@ -136,7 +136,11 @@ def main() -> None:
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="subset to run")
     ap.add_argument("--json", help="also write all rows to this file")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true",
+                    help="MLP case, SGD and Adam, 2 samples (a smoke test)")
     args = ap.parse_args()
+    if args.quick and not args.child:
+        args.cases, args.optimizers, args.repeats = "mlp", "sgd,adam", 2
     cases, names = args.cases.split(","), args.optimizers.split(",")
     if args.child:
         child(args.child, args.repeats, cases, names)
