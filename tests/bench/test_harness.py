@@ -88,8 +88,16 @@ def test_harness_suite_names_map_to_scripts():
         benchmarks.suite_scripts("gemm")
 
 
-def test_harness_finds_checkout_bench_dir():
-    assert benchmarks.bench_dir() == REPO_BENCH
+# Whether fusegrad runs from this checkout (PYTHONPATH=python) or from an installed wheel.
+FROM_CHECKOUT = Path(benchmarks.__file__).resolve().parents[2] / "bench" == REPO_BENCH
+
+
+def test_harness_finds_every_suite_script():
+    found = benchmarks.bench_dir()
+    installed = Path(benchmarks.__file__).resolve().parent / "_bench"
+    assert found == (REPO_BENCH if FROM_CHECKOUT else installed)
+    want = {p.name for p in REPO_BENCH.glob("*.py")}
+    assert want <= {p.name for p in found.glob("*.py")}, "scripts missing from the bench dir"
 
 
 def test_harness_prefers_scripts_shipped_in_the_package(tmp_path, monkeypatch):
@@ -101,7 +109,11 @@ def test_harness_prefers_scripts_shipped_in_the_package(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.resources, "files", lambda pkg: tmp_path / pkg)
     assert benchmarks.bench_dir() == shipped
     (shipped / "common.py").unlink()  # an incomplete install: fall back to the checkout
-    assert benchmarks.bench_dir() == REPO_BENCH
+    if FROM_CHECKOUT:
+        assert benchmarks.bench_dir() == REPO_BENCH
+    else:  # an installed package has no checkout to fall back to: a clear error
+        with pytest.raises(FileNotFoundError, match="bench"):
+            benchmarks.bench_dir()
 
 
 def test_harness_runs_scripts_and_combines_json(fake_bench, tmp_path, capsys):
