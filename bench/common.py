@@ -129,7 +129,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
               for i, h in enumerate(headers)]
     if title:
         print(f"\n{title}")
-    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    pairs = list(zip(headers, widths))
+    print("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(pairs)))
     print("  ".join("-" * w for w in widths))
     for r in cells:
         print("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))))

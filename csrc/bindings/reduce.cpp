@@ -98,7 +98,8 @@ void reduce_with_index(const py::array& x, py::array& values, py::array& indices
                        const char* what) {
   const DType dt = float_dtype(x, "x");
   if (x.ndim() < 1)
-    throw py::value_error(std::string(what) + ": x must have at least one dim (move the axis last)");
+    throw py::value_error(std::string(what) +
+                          ": x must have at least one dim (move the axis last)");
   check_same_dtype(x, "x", values, "values");
   check_out(values, "values");
   check_dtype(indices, "indices", DType::kI64, "int64");

@@ -134,6 +134,11 @@ struct Finalize {
 // floats. Contiguous max/min runs therefore use SSE2 (baseline x86-64) with the nan check kept
 // separately: any nan in the run gives nan, as MaxReduce / MinReduce define.
 #if defined(__SSE2__)
+template <bool kMin, class T>
+T minmax_combine(T acc, T v) {
+  return kMin ? math::MinReduce::combine(acc, v) : math::MaxReduce::combine(acc, v);
+}
+
 template <bool kMin>
 float minmax_contig(const float* p, int64_t n) {
   const float init = kMin ? math::hd_infinity<float>() : -math::hd_infinity<float>();
@@ -150,8 +155,8 @@ float minmax_contig(const float* p, int64_t n) {
   _mm_store_ps(l, a0);
   _mm_store_ps(l + 4, a1);
   float r = init;
-  for (int k = 0; k < 8; ++k) r = kMin ? math::MinReduce::combine(r, l[k]) : math::MaxReduce::combine(r, l[k]);
-  for (; i < n; ++i) r = kMin ? math::MinReduce::combine(r, p[i]) : math::MaxReduce::combine(r, p[i]);
+  for (int k = 0; k < 8; ++k) r = minmax_combine<kMin>(r, l[k]);
+  for (; i < n; ++i) r = minmax_combine<kMin>(r, p[i]);
   return r;
 }
 template <bool kMin>
@@ -170,8 +175,8 @@ double minmax_contig(const double* p, int64_t n) {
   _mm_store_pd(l, a0);
   _mm_store_pd(l + 2, a1);
   double r = init;
-  for (int k = 0; k < 4; ++k) r = kMin ? math::MinReduce::combine(r, l[k]) : math::MaxReduce::combine(r, l[k]);
-  for (; i < n; ++i) r = kMin ? math::MinReduce::combine(r, p[i]) : math::MaxReduce::combine(r, p[i]);
+  for (int k = 0; k < 4; ++k) r = minmax_combine<kMin>(r, l[k]);
+  for (; i < n; ++i) r = minmax_combine<kMin>(r, p[i]);
   return r;
 }
 #endif

@@ -148,7 +148,8 @@ struct Clamp {
   }
 };
 
-// y = x^a (power by a scalar exponent a; the tensor ** tensor op is Pow in binary.h);  dy/dx = a x^(a-1), and exactly 0 when a = 0
+// y = x^a (power by a scalar exponent a; tensor ** tensor is Pow in binary.h);
+// dy/dx = a x^(a-1), and exactly 0 when a = 0
 // (PyTorch's pow_backward masks it so that 0 * x^-1 at x = 0 does not give nan).
 struct PowScalar {
   template <class T>

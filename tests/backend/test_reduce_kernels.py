@@ -167,7 +167,8 @@ INDEX_CASES = [((7,), 0), ((7,), -1), ((4, 9), 1), ((4, 9), 0), ((3, 4, 5), 1), 
 
 
 @pytest.mark.parametrize("keepdim", [False, True], ids=["", "keepdim"])
-@pytest.mark.parametrize("case", INDEX_CASES, ids=[f"{s}-{a}".replace(" ", "") for s, a in INDEX_CASES])
+@pytest.mark.parametrize("case", INDEX_CASES,
+                         ids=[f"{s}-{a}".replace(" ", "") for s, a in INDEX_CASES])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("name", ["max", "min"])
 def test_reduce_with_index_first_on_ties(name, dtype, case, keepdim):
