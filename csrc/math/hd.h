@@ -8,6 +8,13 @@
 
 #if defined(__CUDACC__)
 #define FG_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Always inlined on the host too. The CPU kernels compile these headers once per instruction
+// set (baseline, x86-64-v3, x86-64-v4); an out-of-line copy of a plain `inline` function is a
+// weak symbol the linker keeps once, so a baseline loop could end up calling the AVX-512 copy
+// (an illegal instruction on older CPUs) and the AVX-512 loop lost inlining (exp ran 10x
+// slower). Forcing inlining leaves no out-of-line copy to share.
+#define FG_HD inline __attribute__((always_inline))
 #else
 #define FG_HD inline
 #endif
@@ -73,17 +80,9 @@ FG_HD T hd_min(T a, T b) {
 // n is rounded with the 1.5 * 2^23 (2^52) shifter, whose low mantissa bits then hold n.
 // NOTE: loops over these vectorise only without -ftrapping-math (see cpu/elementwise.cpp).
 
-// FG_HDI: FG_HD, and on the host always inlined. For per-element functions called from loops
-// that are compiled several times for different instruction sets (cpu/*_v3.cpp, *_v4.cpp).
-// Plain `inline` functions are one symbol across those files: with LTO (our default build)
-// the linker keeps ONE copy, the x86-64-v4 loop cannot inline a copy compiled for another
-// target, and calls it once per element (measured: exp 9 ns/element instead of < 1), and a
-// baseline loop could even call an AVX-512 copy. Forced inlining happens inside each file.
-#if defined(__CUDACC__)
+// FG_HDI: kept as a name for the per-element functions of the vectorised math below; FG_HD
+// itself is now always inlined on the host (see its definition at the top).
 #define FG_HDI FG_HD
-#else
-#define FG_HDI inline __attribute__((always_inline))
-#endif
 
 namespace fg {
 namespace math {

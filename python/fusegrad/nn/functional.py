@@ -16,24 +16,8 @@ from fusegrad.autograd.ops.norm import batch_norm
 from fusegrad.autograd.ops.random import dropout
 from fusegrad.autograd.tensor import Tensor
 
-try:  # the fused GEMM Linear (bias and ReLU in the GEMM's store step)
-    from fusegrad.autograd.ops.linalg import linear
-except ImportError:  # pragma: no cover - older tree without the fused Linear
-
-    def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-        """y = input @ weightᵀ + bias."""
-        from fusegrad.autograd.ops.linalg import matmul
-
-        y = matmul(input, weight.transpose(0, 1))
-        return y if bias is None else y + bias
-
-try:
-    from fusegrad.autograd.ops.linalg import linear_relu
-except ImportError:  # pragma: no cover
-
-    def linear_relu(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-        """relu(linear(input, weight, bias))."""
-        return relu(linear(input, weight, bias))
+# The fused GEMM Linear: bias (and ReLU) applied in the GEMM's store step.
+from fusegrad.autograd.ops.linalg import linear, linear_relu  # noqa: E402
 
 
 __all__ = [
