@@ -3,6 +3,7 @@
 // once at load time (__builtin_cpu_supports), as cpu/norm.cpp does.
 #define FG_EW_ISA isa_baseline
 #include "cpu/elementwise_impl.h"
+#include "cpu/isa.h"
 
 namespace fg::cpu {
 
@@ -30,20 +31,7 @@ FG_EW_DECLARE(isa_v4)
 #undef FG_EW_DECLARE
 
 namespace {
-enum class Isa { kBaseline, kV3, kV4 };
-
-Isa detect_isa() {
-#if defined(FG_X86_DISPATCH)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return Isa::kV4;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
-#endif
-  return Isa::kBaseline;
-}
-
-const Isa kIsa = detect_isa();
+const Isa kIsa = cpu_isa();
 }  // namespace
 
 #if defined(FG_X86_DISPATCH)
@@ -58,7 +46,7 @@ const Isa kIsa = detect_isa();
 #endif
 
 const char* elementwise_isa() {
-  return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+  return isa_name(kIsa);
 }
 
 template <class Op, class T>

@@ -5,6 +5,7 @@
 #define FG_LOSS_TABLE_F32 loss_kernels_baseline_f32
 #define FG_LOSS_TABLE_F64 loss_kernels_baseline_f64
 #include "cpu/loss_impl.h"
+#include "cpu/isa.h"
 
 #include <vector>
 
@@ -13,20 +14,7 @@ namespace {
 
 namespace fm = fg::math;
 
-enum class Isa { kBaseline, kV3, kV4 };
-
-Isa detect_isa() {
-#if defined(FG_X86_DISPATCH)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return Isa::kV4;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
-#endif
-  return Isa::kBaseline;
-}
-
-const Isa kIsa = detect_isa();
+const Isa kIsa = cpu_isa();
 
 template <class T>
 LossKernels<T> pick(LossKernels<T> (*base)(), LossKernels<T> (*v3)(), LossKernels<T> (*v4)()) {

@@ -4,26 +4,14 @@
 #define FG_NORM_TABLE_F32 norm_kernels_baseline_f32
 #define FG_NORM_TABLE_F64 norm_kernels_baseline_f64
 #include "cpu/norm_impl.h"
+#include "cpu/isa.h"
 
 #include <vector>
 
 namespace fg::cpu {
 namespace {
 
-enum class Isa { kBaseline, kV3, kV4 };
-
-Isa detect_isa() {
-#if defined(FG_X86_DISPATCH)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return Isa::kV4;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
-#endif
-  return Isa::kBaseline;
-}
-
-const Isa kIsa = detect_isa();
+const Isa kIsa = cpu_isa();
 
 template <class T>
 NormKernels<T> pick(NormKernels<T> (*base)(), NormKernels<T> (*v3)(), NormKernels<T> (*v4)()) {
@@ -55,7 +43,7 @@ const NormKernels<double>& kernels<double>() {
 }  // namespace
 
 const char* norm_isa() {
-  return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+  return isa_name(kIsa);
 }
 
 template <class T>

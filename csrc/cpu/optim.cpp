@@ -5,24 +5,12 @@
 #define FG_OPTIM_TABLE_F32 optim_kernels_baseline_f32
 #define FG_OPTIM_TABLE_F64 optim_kernels_baseline_f64
 #include "cpu/optim_impl.h"
+#include "cpu/isa.h"
 
 namespace fg::cpu {
 namespace {
 
-enum class Isa { kBaseline, kV3, kV4 };
-
-Isa detect_isa() {
-#if defined(FG_X86_DISPATCH)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return Isa::kV4;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kV3;
-#endif
-  return Isa::kBaseline;
-}
-
-const Isa kIsa = detect_isa();
+const Isa kIsa = cpu_isa();
 
 }  // namespace
 
@@ -52,7 +40,7 @@ const OptimKernels<double>& optim_kernels<double>() {
 
 const char* optim_isa() {
 #if defined(__NO_MATH_ERRNO__)
-  return kIsa == Isa::kV4 ? "x86-64-v4" : kIsa == Isa::kV3 ? "x86-64-v3" : "baseline";
+  return isa_name(kIsa);
 #else  // see Note [sqrt without errno] in cpu/optim_impl.h
   return kIsa == Isa::kV4   ? "x86-64-v4 (sqrt not vectorised: no -fno-math-errno)"
          : kIsa == Isa::kV3 ? "x86-64-v3 (sqrt not vectorised: no -fno-math-errno)"
