@@ -19,31 +19,10 @@ from typing import Any, Callable
 N_OPS = 10
 
 
-def chain_fg(fg: Any) -> Callable[[], None]:
-    x = fg.tensor([0.3], requires_grad=True)
-    w = fg.tensor([1.2], requires_grad=True)
-
-    def step() -> None:
-        y = x * w
-        y = y + 0.5
-        y = y.tanh()
-        y = y.exp()
-        y = y - w
-        y = y.sigmoid()
-        y = y / 1.5
-        y = y.relu()
-        y = y * x
-        y = y.sum()
-        y.backward()
-        x.grad = None
-        w.grad = None
-
-    return step
-
-
-def chain_torch(torch: Any) -> Callable[[], None]:
-    x = torch.tensor([0.3], requires_grad=True)
-    w = torch.tensor([1.2], requires_grad=True)
+def chain(lib: Any) -> Callable[[], None]:
+    """One forward + backward of the chain; ``lib`` is fusegrad or torch (same names)."""
+    x = lib.tensor([0.3], requires_grad=True)
+    w = lib.tensor([1.2], requires_grad=True)
 
     def step() -> None:
         y = x * w
@@ -88,13 +67,13 @@ def main(argv: list[str] | None = None) -> dict:
     import fusegrad as fg
 
     rows = {}
-    rows["fusegrad"] = time_per_op(chain_fg(fg), args.repeat)
+    rows["fusegrad"] = time_per_op(chain(fg), args.repeat)
     time.sleep(0.15)  # let spinning worker threads of the previous library settle
     try:
         import torch
 
         torch.set_num_threads(1)
-        rows["pytorch"] = time_per_op(chain_torch(torch), args.repeat)
+        rows["pytorch"] = time_per_op(chain(torch), args.repeat)
     except ImportError:
         pass
     print(f"autograd overhead, chain of {N_OPS} ops on 1-element tensors (forward + backward)")
