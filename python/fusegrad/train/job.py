@@ -313,9 +313,14 @@ class _ProfileFirstEpoch:
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:
         if self.ctx is not None and not self.done:
+            self.close()
+            self.log(f"profile of epoch {epoch}:\n{self.prof.table()}")
+
+    def close(self) -> None:
+        """Ends the profile if it is still open (an epoch that raised): backends unpatched."""
+        if self.ctx is not None and not self.done:
             self.ctx.__exit__(None, None, None)
             self.done = True
-            self.log(f"profile of epoch {epoch}:\n{self.prof.table()}")
 
 
 def _jsonable(v: Any) -> Any:
@@ -399,10 +404,15 @@ def run_training(config: TrainConfig, log: Callable[[str], None] | None = None) 
             from fusegrad.cuda import DeviceLoader
 
             batches = DeviceLoader(train_loader, c.device)
-        history = trainer.fit(batches, (data.X_val, data.y_val), epochs=c.epochs,
-                              early_stopping=early, progress=not c.quiet,
-                              checkpoint_path=os.path.join(out, "checkpoint.npz") if out
-                              else None, callbacks=callbacks)
+        try:
+            history = trainer.fit(batches, (data.X_val, data.y_val), epochs=c.epochs,
+                                  early_stopping=early, progress=not c.quiet,
+                                  checkpoint_path=os.path.join(out, "checkpoint.npz") if out
+                                  else None, callbacks=callbacks)
+        finally:
+            for cb in callbacks:
+                if isinstance(cb, _ProfileFirstEpoch):
+                    cb.close()
         train_time = time.perf_counter() - t_train
         test = trainer.evaluate((data.X_test, data.y_test))
         val = trainer.evaluate((data.X_val, data.y_val))
