@@ -14,4 +14,18 @@ Isa cpu_isa();
 // "x86-64-v4", "x86-64-v3" or "baseline".
 const char* isa_name(Isa isa);
 
+// The kernel table of the build cpu_isa() chose: calls one of the three table makers.
+template <class Table>
+Table pick_isa(Table (*base)(), Table (*v3)(), Table (*v4)()) {
+#if defined(FG_X86_DISPATCH)
+  const Isa isa = cpu_isa();
+  if (isa == Isa::kV4) return v4();
+  if (isa == Isa::kV3) return v3();
+#else
+  (void)v3;
+  (void)v4;
+#endif
+  return base();
+}
+
 }  // namespace fg::cpu

@@ -14,32 +14,19 @@ namespace {
 
 namespace fm = fg::math;
 
-const Isa kIsa = cpu_isa();
-
-template <class T>
-LossKernels<T> pick(LossKernels<T> (*base)(), LossKernels<T> (*v3)(), LossKernels<T> (*v4)()) {
-#if defined(FG_X86_DISPATCH)
-  if (kIsa == Isa::kV4) return v4();
-  if (kIsa == Isa::kV3) return v3();
-#else
-  (void)v3;
-  (void)v4;
-#endif
-  return base();
-}
 
 template <class T>
 const LossKernels<T>& kernels();
 template <>
 const LossKernels<float>& kernels<float>() {
   static const LossKernels<float> k =
-      pick(loss_kernels_baseline_f32, loss_kernels_v3_f32, loss_kernels_v4_f32);
+      pick_isa(loss_kernels_baseline_f32, loss_kernels_v3_f32, loss_kernels_v4_f32);
   return k;
 }
 template <>
 const LossKernels<double>& kernels<double>() {
   static const LossKernels<double> k =
-      pick(loss_kernels_baseline_f64, loss_kernels_v3_f64, loss_kernels_v4_f64);
+      pick_isa(loss_kernels_baseline_f64, loss_kernels_v3_f64, loss_kernels_v4_f64);
   return k;
 }
 

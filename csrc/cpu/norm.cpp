@@ -14,29 +14,17 @@ namespace {
 const Isa kIsa = cpu_isa();
 
 template <class T>
-NormKernels<T> pick(NormKernels<T> (*base)(), NormKernels<T> (*v3)(), NormKernels<T> (*v4)()) {
-#if defined(FG_X86_DISPATCH)
-  if (kIsa == Isa::kV4) return v4();
-  if (kIsa == Isa::kV3) return v3();
-#else
-  (void)v3;
-  (void)v4;
-#endif
-  return base();
-}
-
-template <class T>
 const NormKernels<T>& kernels();
 template <>
 const NormKernels<float>& kernels<float>() {
   static const NormKernels<float> k =
-      pick(norm_kernels_baseline_f32, norm_kernels_v3_f32, norm_kernels_v4_f32);
+      pick_isa(norm_kernels_baseline_f32, norm_kernels_v3_f32, norm_kernels_v4_f32);
   return k;
 }
 template <>
 const NormKernels<double>& kernels<double>() {
   static const NormKernels<double> k =
-      pick(norm_kernels_baseline_f64, norm_kernels_v3_f64, norm_kernels_v4_f64);
+      pick_isa(norm_kernels_baseline_f64, norm_kernels_v3_f64, norm_kernels_v4_f64);
   return k;
 }
 
