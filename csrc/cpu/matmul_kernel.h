@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -205,21 +206,29 @@ struct StoreMode {
 // C tile (mr×nr at c, strides c_rs, c_cs) <- (C +) packed A panel (kc×MR) · B panel (kc×NR,
 // rows ldb apart: NR when packed, B's row stride when read in place), then, on the last KC
 // block, + bias and ReLU. bias_col points at this tile's first column's bias (or nullptr),
-// bias_row at its first row's.
+// bias_row at its first row's. c_next: the C tile the caller computes next (or nullptr).
 template <class T>
 FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __restrict pb,
                                int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
-                               StoreMode mode, const T* bias_col, const T* bias_row) {
+                               StoreMode mode, const T* bias_col, const T* bias_row,
+                               const T* c_next) {
   using V = typename Vec<T>::v;
   using U = typename Vec<T>::u;
   constexpr int W = Cfg<T>::W, MR = Cfg<T>::MR, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
-  // Pull the C tile toward L1 while the k loop runs: the store step's loads (and the write
-  // misses of the first KC block) otherwise stall on memory once per tile. (With a short k
-  // loop the prefetches cannot arrive before the stores, and fetching the next tile's
-  // instead measured slower: skip them.)
-  if (c_cs == 1 && kc >= 32) {
-    for (int i = 0; i < mr; ++i)
-      for (int j = 0; j < nr; j += 64 / int(sizeof(T))) __builtin_prefetch(c + i * c_rs + j, 1, 3);
+  constexpr int kLine = 64 / int(sizeof(T));
+  // Pull C toward L1 while the k loop runs, or the store step stalls on its write misses
+  // once per tile. A long k loop hides the latency of this tile's own lines; a short one
+  // (k = 10: ~120 cycles) cannot, so it fetches the next tile's lines for the next call.
+  if (c_cs == 1) {
+    if (kc >= 32) {
+      for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < nr; j += kLine) __builtin_prefetch(c + i * c_rs + j, 1, 3);
+    } else if (c_next) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NR; j += kLine) __builtin_prefetch(c_next + i * c_rs + j, 1, 3);
+    }
   }
   V acc[MR][NV];
 #pragma GCC unroll 16
@@ -241,6 +250,17 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
   }
   // Store step. The order (C_old + tile) + bias, then ReLU, is the unfused path's order
   // (matmul, then add, then relu), so fused and unfused results are bitwise equal.
+  const bool epilogue = mode.last && (bias_col || bias_row || mode.relu);
+  if (nr == NR && c_cs == 1 && !mode.accumulate && !epilogue) {
+    // Plain store (the first and only KC block of a product without epilogue).
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (i >= mr) break;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) *reinterpret_cast<U*>(c + i * c_rs + v * W) = acc[i][v];
+    }
+    return;
+  }
   if (nr == NR && c_cs == 1) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
@@ -290,21 +310,92 @@ inline int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
   return (b + unit - 1) / unit * unit;
 }
 
+// Elements of packed A a thread may hold for the panel-major order below (an L2 share).
+template <class T>
+constexpr int64_t kWholeABudget = 2 * Cfg<T>::MC * Cfg<T>::KC;
+// The panel-major order writes C in column strips, MR rows at a time: with a short k loop
+// (~120 cycles at k = 10) the strip's write misses are not hidden (a 2 KB row stride puts
+// the whole strip in 4 L1 sets), so such products keep the row-strip order.
+constexpr int64_t kPanelMinK = 32;
+
+// Whether rows (of m) × all of k take the panel-major order.
+template <class T>
+inline bool panel_major(int64_t rows, int64_t k) {
+  constexpr int MR = Cfg<T>::MR;
+  return k > kPanelMinK && (rows + MR - 1) / MR * MR * k <= kWholeABudget<T>;
+}
+
+// Panel-major order for a short C (the MLP's batch-128 products, or k = 128 weight gradients),
+// part 1: A's rows [m0, m1) packed once, all of k, KC block after KC block (into this
+// thread's buffer).
+template <class T>
+const T* pack_whole_a(const GemmProblem<T>& g, int64_t m0, int64_t m1) {
+  constexpr int MR = Cfg<T>::MR;
+  const int64_t kc_step = balanced_block(g.k, Cfg<T>::KC, 8);
+  const int64_t rows = m1 - m0, rows_pad = (rows + MR - 1) / MR * MR;
+  T* pa = tl_pack_a.get<T>(rows_pad * g.k);
+  for (int64_t pc = 0; pc < g.k; pc += kc_step)
+    pack_a(g.a + m0 * g.a_rs + pc * g.a_cs, g.a_rs, g.a_cs, rows, std::min(kc_step, g.k - pc),
+           pa + rows_pad * pc);
+  return pa;
+}
+
+// Part 2: C[m0:m1, n0:n1] from that packed A. For each NR-wide B panel and KC block: pack the
+// panel into an L1-sized buffer and run every MR panel of A over it. B is read once, panel by
+// panel, and never written out as a whole packed block (which, at 128×784·784×512, would not
+// fit in L2 beside B itself: packing B cost 15-19% of those products).
+template <class T>
+void panel_range(const GemmProblem<T>& g, const T* pa, int64_t m0, int64_t m1, int64_t n0,
+                 int64_t n1) {
+  constexpr int MR = Cfg<T>::MR, NR = Cfg<T>::NR;
+  const int64_t kc_step = balanced_block(g.k, Cfg<T>::KC, 8);
+  const int64_t rows = m1 - m0, rows_pad = (rows + MR - 1) / MR * MR;
+  T* pb = tl_pack_b.get<T>(NR * std::min(kc_step, g.k));
+  // With a single MR panel of A, each packed B value would be used once: packing B would
+  // only copy it. Row-major B is then read in place (rows b_rs apart).
+  const bool direct_b = g.b_cs == 1 && rows <= MR;
+  for (int64_t jr = n0; jr < n1; jr += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, n1 - jr));
+    const T* bias_col = (g.bias && !g.bias_rows) ? g.bias + jr : nullptr;
+    T* c_col = g.c + jr * g.c_cs;
+    for (int64_t pc = 0; pc < g.k; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, g.k - pc);
+      const StoreMode mode{pc > 0, pc + kc == g.k, g.relu};
+      const T* b_blk = g.b + pc * g.b_rs + jr * g.b_cs;
+      const T* b_panel = pb;
+      int64_t ldb = NR;
+      if (direct_b && nr == NR) b_panel = b_blk, ldb = g.b_rs;
+      else pack_b(b_blk, g.b_rs, g.b_cs, kc, nr, pb);
+      const T* pa_blk = pa + rows_pad * pc;
+      for (int64_t ir = 0; ir < rows; ir += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, rows - ir));
+        const T* bias_row = (g.bias && g.bias_rows) ? g.bias + m0 + ir : nullptr;
+        T* c_tile = c_col + (m0 + ir) * g.c_rs;
+        micro_tile<T>(kc, pa_blk + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr, mode,
+                      bias_col, bias_row, ir + MR < rows ? c_tile + MR * g.c_rs : nullptr);
+      }
+    }
+  }
+}
+
 template <class T>
 void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   using C = Cfg<T>;
   constexpr int MR = C::MR, NR = C::NR;
   if (m1 <= m0 || n1 <= n0) return;
+  const int64_t rows = m1 - m0;
+  if (panel_major<T>(rows, g.k)) return panel_range(g, pack_whole_a(g, m0, m1), m0, m1, n0, n1);
   const int64_t kc_step = balanced_block(g.k, C::KC, 8);
-  const int64_t mc_step = balanced_block(m1 - m0, C::MC, MR);
+  const int64_t kc0 = std::min(kc_step, g.k);
+  // Row-strip order (Note [GEMM structure]). With a single MR panel of A, row-major B is
+  // read in place, as above.
+  const bool direct_b = g.b_cs == 1 && rows <= MR;
+  const int64_t mc_step = balanced_block(rows, C::MC, MR);
   const int64_t nc_step = balanced_block(n1 - n0, C::NC, NR);
-  const int64_t mc_pad = (std::min(mc_step, m1 - m0) + MR - 1) / MR * MR;
+  const int64_t mc_pad = (std::min(mc_step, rows) + MR - 1) / MR * MR;
   const int64_t nc_pad = (std::min(nc_step, n1 - n0) + NR - 1) / NR * NR;
-  T* pa = tl_pack_a.get<T>(mc_pad * std::min(kc_step, g.k));
-  T* pb = tl_pack_b.get<T>(nc_pad * std::min(kc_step, g.k));
-  // With a single MR panel of A, each packed B value would be used once: packing B would
-  // only copy it. Row-major B is then read in place (rows b_rs apart).
-  const bool direct_b = g.b_cs == 1 && m1 - m0 <= MR;
+  T* pa = tl_pack_a.get<T>(mc_pad * kc0);
+  T* pb = tl_pack_b.get<T>(nc_pad * kc0);
   for (int64_t jc = n0; jc < n1; jc += nc_step) {
     const int64_t nc = std::min(nc_step, n1 - jc);
     for (int64_t pc = 0; pc < g.k; pc += kc_step) {
@@ -318,9 +409,11 @@ void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int
         for (int64_t ir = 0; ir < mc; ir += MR) {
           const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
           const T* bias_row = (g.bias && g.bias_rows) ? g.bias + ic + ir : nullptr;
+          T* c_row = g.c + (ic + ir) * g.c_rs;
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
             const T* bias_col = (g.bias && !g.bias_rows) ? g.bias + jc + jr : nullptr;
+            T* c_tile = c_row + (jc + jr) * g.c_cs;
             const T* b_panel = pb + jr * kc;
             int64_t ldb = NR;
             if (direct_b && nr == NR) {
@@ -329,9 +422,8 @@ void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int
               pack_b(b_blk + jr, g.b_rs, g.b_cs, kc, nr, pb);
               b_panel = pb;
             }
-            micro_tile<T>(kc, pa + ir * kc, b_panel, ldb,
-                          g.c + (ic + ir) * g.c_rs + (jc + jr) * g.c_cs, g.c_rs, g.c_cs, mr, nr,
-                          mode, bias_col, bias_row);
+            micro_tile<T>(kc, pa + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr,
+                          mode, bias_col, bias_row, jr + NR < nc ? c_tile + NR * g.c_cs : nullptr);
           }
         }
       }
@@ -453,6 +545,29 @@ void run(const GemmProblem<T>& g) {
     return;
   }
   const int64_t mp = (g.m + C::MR - 1) / C::MR, np = (g.n + C::NR - 1) / C::NR;
+  if (g.threads > 1 && np >= 2 && g.m <= g.n && panel_major<T>(g.m, g.k)) {
+    // A short, wide C: threads take pieces of a few B panels from a shared counter, each
+    // packing all of A (the smaller operand) once, on its first piece. Taking pieces
+    // dynamically instead of a fixed half lets the calling thread start while a sleeping
+    // worker wakes (~20 us, OMP_WAIT_POLICY=PASSIVE) and keeps both busy when one shares
+    // its core with another process. (Splitting m instead would pack all of B per thread
+    // and leave 6 vs 5 MR panels at m = 128.)
+    const int64_t per = std::max<int64_t>(1, np / (4 * int64_t(g.threads)));
+    const int64_t pieces = (np + per - 1) / per;
+    std::atomic<int64_t> next{0};
+    auto work = [&] {
+      const T* pa = nullptr;
+      for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < pieces;) {
+        if (!pa) pa = pack_whole_a(g, 0, g.m);
+        panel_range(g, pa, 0, g.m, c * per * C::NR, std::min(g.n, (c + 1) * per * C::NR));
+      }
+    };
+#if defined(FG_OPENMP)
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(g.threads, pieces)))
+#endif
+    work();
+    return;
+  }
   int best_tm = 1, best_tn = 1;
   if (g.threads > 1) {
     double best = 1e300;

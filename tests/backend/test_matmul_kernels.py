@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fusegrad as fg
 from fusegrad._ext import _C
 from fusegrad.backend import get_backend
 
@@ -77,6 +78,60 @@ def test_matmul_large_square(dtype, rng):
     a = operand(rng, (m, k), dtype, "c")
     b = operand(rng, (k, n), dtype, "t")
     np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
+
+
+# The three products of each layer of a 784-512-512-10 MLP at batch 128, with the operand
+# layouts autograd passes (W is (out, in) row-major): forward X·Wᵀ, input grad dY·W, weight
+# grad dYᵀ·X. They take the GEMM's panel-major order (all of A packed once, one B panel at a
+# time; ragged last panels at 784 = 24·32 + 16), its row-strip order at k = 10, the swapped
+# Cᵀ = Bᵀ·Aᵀ problem and the dot-product path, on one thread and on two.
+MLP_PRODUCTS = []
+for _i, _o in [(784, 512), (512, 512), (512, 10)]:
+    MLP_PRODUCTS += [(f"fwd-{_i}-{_o}", 128, _o, _i, "c", "t"),
+                     (f"gX-{_i}-{_o}", 128, _i, _o, "c", "c"),
+                     (f"gW-{_i}-{_o}", _o, _i, 128, "t", "c")]
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request: pytest.FixtureRequest):
+    saved = fg.get_num_threads()
+    fg.set_num_threads(request.param)
+    yield request.param
+    fg.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("name,m,n,k,la,lb", MLP_PRODUCTS, ids=[p[0] for p in MLP_PRODUCTS])
+def test_matmul_mlp_products(name, m, n, k, la, lb, threads, dtype, rng):
+    a = operand(rng, (m, k), dtype, la)
+    b = operand(rng, (k, n), dtype, lb)
+    np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
+
+
+@pytest.mark.parametrize("mnk", [(1, 40, 1000), (12, 33, 777), (13, 97, 400), (50, 200, 33),
+                                 (130, 70, 32), (97, 65, 31), (3, 64, 10)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("lb", ["c", "t", "s"], ids=["B", "Bt", "Bsteps"])
+def test_matmul_short_c_block_orders(mnk, lb, threads, dtype, rng):
+    # Short C (all of A's rows packed at once) across several KC blocks, at the k bounds of
+    # the panel-major order (32 / 33), with row-major B read in place (m <= MR) or packed.
+    m, n, k = mnk
+    a = operand(rng, (m, k), dtype, "c")
+    b = operand(rng, (k, n), dtype, lb)
+    np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
+
+
+@pytest.mark.parametrize("n_in,n_out", [(784, 512), (100, 10), (40, 1)],
+                         ids=["784-512", "100-10", "40-1"])
+def test_linear_fused_with_transposed_x(n_in, n_out, threads, dtype, rng):
+    # X as a transposed view: no dot path, and n_out <= 16 runs as Cᵀ = Bᵀ·Aᵀ with the bias
+    # along rows. Fused must still equal matmul, then add, then relu.
+    x = rng.standard_normal((n_in, 150)).astype(dtype).T
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    y = BE.linear_forward(x, w, b, "relu")
+    np.testing.assert_array_equal(y, np.maximum(BE.matmul(x, w.T) + b, 0))
+    ref = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
+    np.testing.assert_allclose(y, ref, **gemm_tol(dtype, n_in))
 
 
 @pytest.mark.parametrize("mnk", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)],
@@ -195,7 +250,8 @@ be = get_backend("cpu")
 rng = np.random.default_rng(1)
 errs = {}
 for dt in (np.float32, np.float64):
-    for m, n, k in [(1, 1, 1), (37, 45, 70), (200, 10, 300), (300, 260, 520)]:
+    for m, n, k in [(1, 1, 1), (37, 45, 70), (200, 10, 300), (300, 260, 520),
+                    (128, 70, 10), (5, 40, 100), (128, 100, 600)]:
         for a_layout in ("rowmajor", "transposed"):
             if a_layout == "rowmajor":
                 a = rng.standard_normal((m, k)).astype(dt)
