@@ -9,6 +9,7 @@ GB/s counts the input read once (outputs are small). "ratio" = NumPy time / fuse
 
     PYTHONPATH=python FUSEGRAD_EXT_DIR=build-kernels python bench/bench_reduce.py \
         [--threads N] [--size N] [--dtype float32|float64] [--quick] [--json out.json]
+        [--only "sum cols"]
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="fewer rows, shorter samples")
     ap.add_argument("--json", default=None, help="write results to this file")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated kernel names: run only rows whose kernel starts with one")
     args = ap.parse_args()
 
     if args.threads is not None:
@@ -86,7 +89,11 @@ def main() -> None:
     print(f"fusegrad reductions: n={n} {dtype}, fusegrad threads={fg.get_num_threads()}, "
           f"NumPy {np.__version__}, cores={os.cpu_count()}")
     results = []
-    for label, fg_fn, np_fn, elems in cases(n, dtype, args.quick):
+    rows = cases(n, dtype, args.quick)
+    if args.only:
+        keep = tuple(k.strip() for k in args.only.split(","))
+        rows = [r for r in rows if r[0].startswith(keep)]
+    for label, fg_fn, np_fn, elems in rows:
         with BusyMeter() as busy:
             t_fg = measure(fg_fn, min_time=min_time)
             pause()
