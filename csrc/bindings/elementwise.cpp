@@ -10,6 +10,7 @@
 // against `out` by NumPy rules inside the kernel (no broadcast copies). Outputs: C-contiguous,
 // writeable, the inputs' dtype, the (broadcast) shape; anything else raises TypeError /
 // ValueError instead of being copied. The GIL is released around every kernel.
+#include <cstring>
 #include <string>
 
 #include "bindings/common.h"
@@ -216,10 +217,233 @@ void compare(const py::array& a, const py::array& b, py::array& out) {
   });
 }
 
+// ---- allocating entry points: the autograd hot path -------------------------------------
+// The CPU backend's unary_forward / unary_backward / binary_forward / binary_backward are
+// these four functions themselves (see python/fusegrad/backend/cpu.py). They take the op's
+// X-list name, allocate the C-contiguous output(s) here and call the same checked kernels as
+// the out= bindings above. They are plain CPython METH_FASTCALL functions rather than
+// pybind11 ones: on a 1-element tensor the pybind11 dispatcher plus a Python-side np.empty
+// cost more than the kernel, and this path runs twice per op of every autograd graph.
+using UnaryFwd = void (*)(const py::array&, py::array&, double, double);
+using UnaryBwd = void (*)(const py::array&, const py::array&, const py::array&, py::array&,
+                          double, double);
+using BinaryFwd = void (*)(const py::array&, const py::array&, py::array&);
+using BinaryBwd = void (*)(const py::array&, const py::array&, const py::object&,
+                           const py::array&, const py::object&, const py::object&);
+
+struct FastTables {
+  std::vector<UnaryFwd> unary_fwd;
+  std::vector<UnaryBwd> unary_bwd;
+  std::vector<BinaryFwd> binary_fwd;
+  std::vector<BinaryBwd> binary_bwd;
+  PyObject* unary_index = nullptr;   // dict: name -> index into unary_* ("pow" = pow_scalar)
+  PyObject* binary_index = nullptr;  // dict: name -> index into binary_*
+};
+FastTables& fast_tables() {
+  static FastTables t;
+  return t;
+}
+
+// The op's index, or ValueError naming the known ops (as the backend protocol says).
+size_t op_index(PyObject* index, PyObject* name, const char* kind) {
+  PyObject* i = PyDict_GetItemWithError(index, name);  // borrowed
+  if (i) return PyLong_AsSize_t(i);
+  if (PyErr_Occurred()) throw py::error_already_set();
+  py::list known(py::reinterpret_borrow<py::dict>(index).attr("keys")());
+  known.attr("sort")();
+  throw py::value_error(std::string("unknown ") + kind + " op " +
+                        py::repr(name).cast<std::string>() + "; known: " +
+                        py::repr(known).cast<std::string>());
+}
+
+py::array array_arg(PyObject* o, const char* name) {
+  if (!py::detail::npy_api::get().PyArray_Check_(o))
+    throw py::type_error(std::string(name) + ": expected a numpy array, got " +
+                         Py_TYPE(o)->tp_name);
+  return py::reinterpret_borrow<py::array>(o);
+}
+
+double float_arg(PyObject* o, const char* name) {
+  const double v = PyFloat_AsDouble(o);
+  if (v == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + ": expected a number, got " + Py_TYPE(o)->tp_name);
+  }
+  return v;
+}
+
+// A new C-contiguous native float32/float64 array of the given shape.
+py::array new_array(DType dt, int ndim, const py::ssize_t* shape) {
+  auto& api = py::detail::npy_api::get();
+  const int type_num = dt == DType::kF32
+                           ? py::detail::npy_api::NPY_FLOAT_
+                           : py::detail::npy_api::NPY_DOUBLE_;
+  PyObject* descr = api.PyArray_DescrFromType_(type_num);  // new reference, stolen below
+  Py_intptr_t dims[kMaxDims];
+  for (int i = 0; i < ndim; ++i) dims[i] = shape[i];
+  PyObject* o = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, dims, nullptr,
+                                          nullptr, 0, nullptr);
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(o);
+}
+
+// A new array of a's shape and (float) dtype; TypeError naming `name` for other dtypes.
+py::array new_like(const py::array& a, const char* name) {
+  return new_array(float_dtype(a, name), static_cast<int>(a.ndim()), a.shape());
+}
+
+// The arguments of a METH_FASTCALL | METH_KEYWORDS call, by parameter name, into `out`
+// (nullptr where an optional one was not given). TypeError as Python words it otherwise.
+template <size_t N>
+void parse_args(const char* fn, const char* const (&names)[N], size_t required,
+                PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, PyObject* (&out)[N]) {
+  if (nargs > static_cast<Py_ssize_t>(N))
+    throw py::type_error(std::string(fn) + "() takes at most " + std::to_string(N) +
+                         " arguments (" + std::to_string(nargs) + " given)");
+  for (size_t i = 0; i < N; ++i) out[i] = i < static_cast<size_t>(nargs) ? args[i] : nullptr;
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    const char* key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+    if (!key) throw py::error_already_set();
+    size_t j = 0;
+    while (j < N && std::strcmp(names[j], key) != 0) ++j;
+    if (j == N)
+      throw py::type_error(std::string(fn) + "() got an unexpected keyword argument '" + key +
+                           "'");
+    if (out[j])
+      throw py::type_error(std::string(fn) + "() got multiple values for argument '" + key +
+                           "'");
+    out[j] = args[nargs + k];
+  }
+  for (size_t i = 0; i < required; ++i)
+    if (!out[i])
+      throw py::type_error(std::string(fn) + "() missing required argument '" + names[i] + "'");
+}
+
+// unary_forward(name, x, a=0.0, b=0.0) -> y
+PyObject* fast_unary_forward(PyObject* const* args, Py_ssize_t n, PyObject* kw) {
+  static const char* const names[] = {"name", "x", "a", "b"};
+  PyObject* v[4];
+  parse_args("unary_forward", names, 2, args, n, kw, v);
+  const FastTables& t = fast_tables();
+  const size_t op = op_index(t.unary_index, v[0], "unary");
+  py::array x = array_arg(v[1], "x");
+  const double a = v[2] ? float_arg(v[2], "a") : 0.0;
+  const double b = v[3] ? float_arg(v[3], "b") : 0.0;
+  py::array y = new_like(x, "x");
+  t.unary_fwd[op](x, y, a, b);
+  return y.release().ptr();
+}
+
+// unary_backward(name, x, y, gy, a=0.0, b=0.0) -> gx
+PyObject* fast_unary_backward(PyObject* const* args, Py_ssize_t n, PyObject* kw) {
+  static const char* const names[] = {"name", "x", "y", "gy", "a", "b"};
+  PyObject* v[6];
+  parse_args("unary_backward", names, 4, args, n, kw, v);
+  const FastTables& t = fast_tables();
+  const size_t op = op_index(t.unary_index, v[0], "unary");
+  py::array x = array_arg(v[1], "x"), y = array_arg(v[2], "y"), gy = array_arg(v[3], "gy");
+  const double a = v[4] ? float_arg(v[4], "a") : 0.0;
+  const double b = v[5] ? float_arg(v[5], "b") : 0.0;
+  py::array gx = new_like(gy, "gy");
+  t.unary_bwd[op](x, y, gy, gx, a, b);
+  return gx.release().ptr();
+}
+
+// binary_forward(name, a, b) -> y at the broadcast shape of a and b
+PyObject* fast_binary_forward(PyObject* const* args, Py_ssize_t n, PyObject* kw) {
+  static const char* const names[] = {"name", "a", "b"};
+  PyObject* v[3];
+  parse_args("binary_forward", names, 3, args, n, kw, v);
+  const FastTables& t = fast_tables();
+  const size_t op = op_index(t.binary_index, v[0], "binary");
+  py::array a = array_arg(v[1], "a"), b = array_arg(v[2], "b");
+  const int na = static_cast<int>(a.ndim()), nb = static_cast<int>(b.ndim());
+  const int nd = na > nb ? na : nb;
+  py::ssize_t shape[kMaxDims];
+  for (int i = 0; i < nd; ++i) {
+    const py::ssize_t sa = i - (nd - na) >= 0 ? a.shape(i - (nd - na)) : 1;
+    const py::ssize_t sb = i - (nd - nb) >= 0 ? b.shape(i - (nd - nb)) : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      throw py::value_error("shape mismatch: shapes " + shape_str(a) + " and " + shape_str(b) +
+                            " cannot be broadcast together");
+    shape[i] = sa == 1 ? sb : sa;
+  }
+  const DType dt = float_dtype(a, "a");
+  check_same_dtype(a, "a", b, "b");
+  py::array y = new_array(dt, nd, shape);
+  t.binary_fwd[op](a, b, y);
+  return y.release().ptr();
+}
+
+// binary_backward(name, a, b, y, gy, need_a, need_b) -> (ga or None, gb or None)
+PyObject* fast_binary_backward(PyObject* const* args, Py_ssize_t n, PyObject* kw) {
+  static const char* const names[] = {"name", "a", "b", "y", "gy", "need_a", "need_b"};
+  PyObject* v[7];
+  parse_args("binary_backward", names, 7, args, n, kw, v);
+  const FastTables& t = fast_tables();
+  const size_t op = op_index(t.binary_index, v[0], "binary");
+  py::array a = array_arg(v[1], "a"), b = array_arg(v[2], "b");
+  py::object y = py::reinterpret_borrow<py::object>(v[3]);
+  py::array gy = array_arg(v[4], "gy");
+  const int need_a = PyObject_IsTrue(v[5]), need_b = PyObject_IsTrue(v[6]);
+  if (need_a < 0 || need_b < 0) throw py::error_already_set();
+  py::object ga = py::none(), gb = py::none();
+  if (need_a) ga = new_like(gy, "gy");
+  if (need_b) gb = new_like(gy, "gy");
+  if (need_a || need_b) t.binary_bwd[op](a, b, y, gy, ga, gb);
+  return py::make_tuple(ga, gb).release().ptr();
+}
+
+template <PyObject* (*F)(PyObject* const*, Py_ssize_t, PyObject*)>
+PyObject* fastcall(PyObject* /*self*/, PyObject* const* args, Py_ssize_t n, PyObject* kw) {
+  try {
+    return F(args, n, kw);
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (...) {
+    py::detail::try_translate_exceptions();  // pybind11's mapping: invalid_argument -> ValueError
+  }
+  return nullptr;
+}
+
+// Docstrings carry the signature (CPython's "--" convention) so inspect.signature sees the
+// same parameters as the CUDA backend's methods.
+#define FG_FASTCALL(name, sig, doc)                                                         \
+  {#name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fastcall<&fast_##name>)), \
+   METH_FASTCALL | METH_KEYWORDS, #name sig "\n--\n\n" doc}
+PyMethodDef kFastMethods[] = {
+    FG_FASTCALL(unary_forward, "(self, name, x, a=0.0, b=0.0)",
+                "y = op(x; a, b) as a new array (op: an X-list name; \"pow\" = pow_scalar)."),
+    FG_FASTCALL(unary_backward, "(self, name, x, y, gy, a=0.0, b=0.0)",
+                "gx = d op/dx * gy as a new array, in one pass."),
+    FG_FASTCALL(binary_forward, "(self, name, a, b)",
+                "y = op(a, b) as a new array at the broadcast shape of a and b."),
+    FG_FASTCALL(binary_backward, "(self, name, a, b, y, gy, need_a, need_b)",
+                "(ga, gb) at gy's shape in one pass, None where not needed; y (the saved "
+                "output) may be None unless the op reads it (pow)."),
+    {nullptr, nullptr, 0, nullptr}};
+#undef FG_FASTCALL
+
+// _C.ElementwiseKernels: a base class whose methods are the four functions above (the CPU
+// backend derives from it, so they bind like ordinary methods).
+PyObject* make_kernels_type() {
+  static PyType_Slot slots[] = {
+      {Py_tp_methods, kFastMethods},
+      {Py_tp_doc, const_cast<char*>("Allocating elementwise kernel entry points (CPU backend base).")},
+      {0, nullptr}};
+  static PyType_Spec spec = {"fusegrad._C.ElementwiseKernels", sizeof(PyObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (!type) throw py::error_already_set();
+  return type;
+}
+
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
   py::list unary_names, binary_names, compare_names;
+  FastTables& fast = fast_tables();
 
 #define FG_BIND_UNARY(name, F)                                                                 \
   m.def(#name "_forward", &unary_forward<fg::math::F>, py::arg("x").noconvert(),               \
@@ -230,7 +454,9 @@ void bind_elementwise(py::module_& m) {
         py::arg("y").noconvert(), py::arg("gy").noconvert(), py::arg("out").noconvert(),       \
         py::arg("a") = 0.0, py::arg("b") = 0.0,                                                \
         "out[...] = d" #name "/dx * gy in one pass (x saved input, y saved output).");        \
-  unary_names.append(#name);
+  unary_names.append(#name);                                                                   \
+  fast.unary_fwd.push_back(&unary_forward<fg::math::F>);                                       \
+  fast.unary_bwd.push_back(&unary_backward<fg::math::F>);
   FG_UNARY_OPS(FG_BIND_UNARY)
 #undef FG_BIND_UNARY
 
@@ -243,7 +469,9 @@ void bind_elementwise(py::module_& m) {
         py::arg("gb"),                                                                       \
         "ga[...], gb[...] = gradients of " #name " at gy's (broadcast) shape in one pass; "  \
         "ga / gb None to skip; y (saved output) may be None unless the op reads it (pow)."); \
-  binary_names.append(#name);
+  binary_names.append(#name);                                                                \
+  fast.binary_fwd.push_back(&binary_forward<fg::math::F>);                                   \
+  fast.binary_bwd.push_back(&binary_backward<fg::math::F>);
   FG_BINARY_OPS(FG_BIND_BINARY)
 #undef FG_BIND_BINARY
 
@@ -261,6 +489,14 @@ void bind_elementwise(py::module_& m) {
   m.attr("UNARY_OPS") = py::tuple(unary_names);
   m.attr("BINARY_OPS") = py::tuple(binary_names);
   m.attr("COMPARE_OPS") = py::tuple(compare_names);
+
+  py::dict unary_index, binary_index;
+  for (size_t i = 0; i < unary_names.size(); ++i) unary_index[unary_names[i]] = i;
+  for (size_t i = 0; i < binary_names.size(); ++i) binary_index[binary_names[i]] = i;
+  unary_index["pow"] = unary_index["pow_scalar"];  // the backend protocol's name for x ** p
+  fast.unary_index = unary_index.release().ptr();  // kept for the module's lifetime
+  fast.binary_index = binary_index.release().ptr();
+  m.attr("ElementwiseKernels") = py::reinterpret_steal<py::object>(make_kernels_type());
 }
 
 }  // namespace fg::bind

@@ -27,6 +27,7 @@ work a kernel must do, not hardware counters.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 import threading
@@ -432,14 +433,16 @@ _MISSING = object()
 
 
 def _kernel_methods(cls: type) -> list[str]:
-    """Public plain-function methods of a backend class (through its MRO) that are kernels."""
+    """Public methods of a backend class (through its MRO) that are kernels: plain functions,
+    and the native methods the CPU backend takes from ``_C.ElementwiseKernels``."""
     names = []
     for attr in dir(cls):
         if attr.startswith("_") or attr in _NOT_KERNELS:
             continue
         for klass in cls.__mro__:
             if attr in klass.__dict__:
-                if isinstance(klass.__dict__[attr], types.FunctionType):
+                if isinstance(klass.__dict__[attr],
+                              (types.FunctionType, types.MethodDescriptorType)):
                     names.append(attr)
                 break
     return names
@@ -449,7 +452,13 @@ def _kernel_methods(cls: type) -> list[str]:
 def _param_names(func: Callable) -> tuple[str, ...]:
     """Names of a method's positional parameters after ``self``."""
     code = getattr(func, "__code__", None)
-    return code.co_varnames[1 : code.co_argcount] if code is not None else ()
+    if code is not None:
+        return code.co_varnames[1 : code.co_argcount]
+    try:  # a native method: its signature comes from its docstring
+        params = list(inspect.signature(func).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
 
 
 def _bind(func: Callable, args: tuple, kwargs: dict) -> dict:

@@ -418,3 +418,41 @@ def test_transcendentals_close_to_one_ulp(dtype):
 
 def test_elementwise_isa_reported():
     assert _C.elementwise_isa() in ("x86-64-v4", "x86-64-v3", "baseline")
+
+
+# ---- the allocating entry points (CPUBackend's four elementwise methods are native) ----------
+def test_backend_entry_points_take_keywords_and_match_out_bindings():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 5))
+    b = rng.standard_normal((1, 5))
+    out = np.empty_like(x)
+    _C.leaky_relu_forward(x, out, 0.2)
+    np.testing.assert_array_equal(BE.unary_forward(name="leaky_relu", x=x, a=0.2), out)
+    y = BE.binary_forward("mul", x, b)
+    gy = rng.standard_normal(y.shape)
+    ga, gb = np.empty_like(gy), np.empty_like(gy)
+    _C.mul_backward(x, b, None, gy, ga, gb)
+    got_a, got_b = BE.binary_backward("mul", x, b, None, gy, need_a=True, need_b=True)
+    np.testing.assert_array_equal(got_a, ga)
+    np.testing.assert_array_equal(got_b, gb)
+    assert BE.binary_backward("mul", x, b, None, gy, False, True)[0] is None
+    gx = BE.unary_backward("tanh", x, np.tanh(x), gy)
+    assert gx.flags.c_contiguous and gx.dtype == x.dtype and gx.shape == x.shape
+
+
+def test_backend_entry_points_reject_bad_calls():
+    x = np.ones(3)
+    with pytest.raises(TypeError, match="missing required argument 'x'"):
+        BE.unary_forward("exp")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
+        BE.unary_forward("exp", x, z=1.0)
+    with pytest.raises(TypeError, match="multiple values for argument 'x'"):
+        BE.unary_forward("exp", x, x=x)
+    with pytest.raises(TypeError, match="a: expected a number"):
+        BE.unary_forward("leaky_relu", x, "0.1")
+    with pytest.raises(TypeError, match="gy: expected a numpy array"):
+        BE.binary_backward("mul", x, x, None, [1.0, 1.0, 1.0], True, True)
+    with pytest.raises(ValueError, match="unknown binary op"):
+        BE.binary_forward("plus", x, x)
+    with pytest.raises(ValueError, match="needs the saved output"):
+        BE.binary_backward("pow", x, x, None, x, True, True)

@@ -20,7 +20,7 @@ def _shape_str(shape: Sequence[int]) -> str:
     return str(tuple(int(s) for s in shape))
 
 
-class CPUBackend:
+class CPUBackend(_C.ElementwiseKernels):
     """NumPy storage + C++ kernels (see module docstring)."""
 
     name = "cpu"
@@ -49,16 +49,18 @@ class CPUBackend:
         return _C.get_num_threads()
 
     # ==== elementwise (owner: kernels) ======================================================
-    # Dispatch by X-list name through dicts built once (this is on the per-op hot path of
-    # autograd: a 1-element call costs np.empty + one _C call). The kernels read inputs of
-    # any strides and broadcast binary operands themselves, so no copies are made here.
+    # unary_forward(name, x, a=0.0, b=0.0), unary_backward(name, x, y, gy, a=0.0, b=0.0),
+    # binary_forward(name, a, b) and binary_backward(name, a, b, y, gy, need_a, need_b) are
+    # methods of the native base class _C.ElementwiseKernels (named here again so the class
+    # lists them): each looks the X-list name up, allocates the outputs and runs the kernel in
+    # one native call (these run twice per op of every autograd graph, and on small
+    # tensors a Python-side np.empty + dispatch cost more than the kernel). The kernels read
+    # inputs of any strides and broadcast binary operands themselves: no copies are made.
     # "pow" names pow_scalar (x ** p, p a number) for unary calls and a ** b for binary ones.
-    _UNARY_FWD = {n: getattr(_C, n + "_forward") for n in _C.UNARY_OPS}
-    _UNARY_BWD = {n: getattr(_C, n + "_backward") for n in _C.UNARY_OPS}
-    _UNARY_FWD["pow"] = _C.pow_scalar_forward
-    _UNARY_BWD["pow"] = _C.pow_scalar_backward
-    _BINARY_FWD = {n: getattr(_C, n + "_forward") for n in _C.BINARY_OPS}
-    _BINARY_BWD = {n: getattr(_C, n + "_backward") for n in _C.BINARY_OPS}
+    unary_forward = _C.ElementwiseKernels.unary_forward
+    unary_backward = _C.ElementwiseKernels.unary_backward
+    binary_forward = _C.ElementwiseKernels.binary_forward
+    binary_backward = _C.ElementwiseKernels.binary_backward
     _COMPARE = {n: getattr(_C, n) for n in _C.COMPARE_OPS}
 
     _BROADCAST_CACHE: dict = {}
@@ -87,53 +89,6 @@ class CPUBackend:
             return table[name]
         except KeyError:
             raise ValueError(f"unknown {kind} op {name!r}; known: {sorted(table)}") from None
-
-    def unary_forward(self, name: str, x: np.ndarray, a: float = 0.0, b: float = 0.0) -> np.ndarray:
-        f = self._UNARY_FWD.get(name) or self._kernel(self._UNARY_FWD, "unary", name)
-        out = np.empty(x.shape, x.dtype)
-        f(x, out, a, b)
-        return out
-
-    def unary_backward(
-        self,
-        name: str,
-        x: np.ndarray,
-        y: np.ndarray,
-        gy: np.ndarray,
-        a: float = 0.0,
-        b: float = 0.0,
-    ) -> np.ndarray:
-        f = self._UNARY_BWD.get(name) or self._kernel(self._UNARY_BWD, "unary", name)
-        out = np.empty(gy.shape, gy.dtype)
-        f(x, y, gy, out, a, b)
-        return out
-
-    def binary_forward(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        f = self._BINARY_FWD.get(name) or self._kernel(self._BINARY_FWD, "binary", name)
-        shape = a.shape
-        if shape != b.shape:
-            shape = self._broadcast_shape(shape, b.shape)
-        out = np.empty(shape, a.dtype)
-        f(a, b, out)
-        return out
-
-    def binary_backward(
-        self,
-        name: str,
-        a: np.ndarray,
-        b: np.ndarray,
-        y: np.ndarray | None,
-        gy: np.ndarray,
-        need_a: bool,
-        need_b: bool,
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        # y may be None for every op except pow (the kernel says so if it is needed).
-        f = self._BINARY_BWD.get(name) or self._kernel(self._BINARY_BWD, "binary", name)
-        ga = np.empty(gy.shape, gy.dtype) if need_a else None
-        gb = np.empty(gy.shape, gy.dtype) if need_b else None
-        if need_a or need_b:
-            f(a, b, y, gy, ga, gb)
-        return ga, gb
 
     def compare(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         f = self._COMPARE.get(name) or self._kernel(self._COMPARE, "comparison", name)
