@@ -141,6 +141,29 @@ class Function:
         return f"<{type(self).__name__}Backward>"
 
 
+_NEEDS_ONE = (True,)
+
+
+def wrap_one(cls: Any, x: Tensor, y: Any) -> tuple[Tensor, Any]:
+    """``apply`` inlined for ops of one Tensor in and one array out (the per-op hot path).
+
+    Returns the output Tensor and the new graph node (None when no graph is recorded); the
+    caller stores what its backward reads on the node. The node gets every attribute the
+    graph reads set on the instance, so an elementwise op or a full sum costs one frame here
+    instead of the general ``apply``'s argument unpacking.
+    """
+    be = x._backend
+    t = _new(Tensor)
+    t._data, t.device, t._backend, t.grad, t._out_idx = y, x.device, be, None, 0
+    if x.requires_grad and grad_mode._enabled[0]:
+        ctx = _new(cls)
+        ctx.backend, ctx.inputs, ctx.needs_input_grad, ctx._seq = be, (x,), _NEEDS_ONE, next_seq()
+        t.requires_grad, t.grad_fn = True, ctx
+        return t, ctx
+    t.requires_grad, t.grad_fn = False, None
+    return t, None
+
+
 class UserFunction:
     """Tensor-level custom op, as ``torch.autograd.Function`` (public: ``fg.autograd.Function``).
 

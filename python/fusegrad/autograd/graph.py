@@ -45,27 +45,25 @@ def run_backward(
     grad. With ``capture`` (a list of Tensors), nothing is written to ``.grad``; the summed
     gradient reaching each captured Tensor is returned instead (None where none arrives).
     """
-    # Gradient slots: node -> list of per-output gradients (arrays or None); a node enters
-    # the heap when its slot list is created.
+    # Gradient slots: a single-output node -> its gradient (an array), a multi-output node ->
+    # a list of per-output gradients (arrays or None). A node enters the heap when its slot
+    # is created.
     slots: dict = {}
     heap: list = []
     cap_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else None
     captured: list = [None] * len(capture) if capture is not None else []
-    # Arrays already handed to a slot or a leaf in this sweep: pass-through backwards (add,
-    # reshape, expand) hand the same array to several places, so a leaf copies those.
+    # Arrays that reached a leaf (or were passed in) in this sweep: pass-through backwards
+    # (add, reshape, expand) hand one array to several places, so a leaf receiving an array
+    # that another leaf (or the caller) already holds takes a copy. Kernels never write their
+    # inputs, so sharing with the slots of interior nodes is harmless.
     delivered: set = {id(g) for g in root_grads}
 
     for t, g in zip(roots, root_grads):
         node = t.grad_fn
         if node is None:
             _deliver_leaf(t, g, t._backend, delivered, cap_ids, captured)
-            continue
-        s = slots.get(node)
-        if s is None:
-            s = slots[node] = [None] * node._n_out
-            heappush(heap, (-node._seq, node))
-        i = t._out_idx
-        s[i] = g if s[i] is None else t._backend.binary_forward("add", s[i], g)
+        else:
+            _add_to_slot(slots, heap, node, t._out_idx, g, t._backend)
 
     prev = grad_mode._enabled[0]
     grad_mode._enabled[0] = False
@@ -75,13 +73,13 @@ def run_backward(
             grads = slots.pop(node)
             if node._freed:
                 raise RuntimeError(_FREED_MSG)
-            if cap_ids is not None:
-                for t in capture:
-                    if t.grad_fn is node:
-                        captured[cap_ids[id(t)]] = grads[t._out_idx]
-            if node._n_out == 1:
-                in_grads = node.backward(node, grads[0])
+            if type(grads) is not list:  # one output (the common case)
+                if cap_ids is not None:
+                    _capture(node, (grads,), capture, cap_ids, captured)
+                in_grads = node.backward(node, grads)
             else:
+                if cap_ids is not None:
+                    _capture(node, grads, capture, cap_ids, captured)
                 if any(g is None for g in grads):
                     xp = node.backend.xp
                     grads = [xp.zeros(node.out_shapes[i], node.out_dtypes[i]) if g is None
@@ -103,17 +101,40 @@ def run_backward(
                 child = t.grad_fn
                 if child is None:
                     _deliver_leaf(t, g, tb, delivered, cap_ids, captured)
-                    continue
-                s = slots.get(child)
-                if s is None:
-                    s = slots[child] = [None] * child._n_out
-                    heappush(heap, (-child._seq, child))
-                i = t._out_idx
-                s[i] = g if s[i] is None else tb.binary_forward("add", s[i], g)
-                delivered.add(id(g))
+                elif child._n_out == 1:  # _add_to_slot inlined for the common case
+                    old = slots.get(child)
+                    if old is None:
+                        slots[child] = g
+                        heappush(heap, (-child._seq, child))
+                    else:
+                        slots[child] = tb.binary_forward("add", old, g)
+                else:
+                    _add_to_slot(slots, heap, child, t._out_idx, g, tb)
     finally:
         grad_mode._enabled[0] = prev
     return captured if capture is not None else None
+
+
+def _add_to_slot(slots: dict, heap: list, node: Any, i: int, g: Any, backend: Any) -> None:
+    """Add ``g`` to output ``i``'s gradient slot of ``node``; a new node enters the heap."""
+    s = slots.get(node)
+    if node._n_out == 1:
+        slots[node] = g if s is None else backend.binary_forward("add", s, g)
+        if s is None:
+            heappush(heap, (-node._seq, node))
+        return
+    if s is None:
+        s = slots[node] = [None] * node._n_out
+        heappush(heap, (-node._seq, node))
+    s[i] = g if s[i] is None else backend.binary_forward("add", s[i], g)
+
+
+def _capture(node: Any, grads: Sequence[Any], capture: Sequence[Any], cap_ids: dict,
+             captured: list) -> None:
+    """grad(): record the gradient reaching each captured non-leaf Tensor made by ``node``."""
+    for t in capture:
+        if t.grad_fn is node:
+            captured[cap_ids[id(t)]] = grads[t._out_idx]
 
 
 def _deliver_leaf(t: Any, g: Any, backend: Any, delivered: set, cap_ids: dict | None,

@@ -15,10 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from fusegrad.autograd.function import Function
+from fusegrad.autograd import grad_mode
+from fusegrad.autograd.function import Function, wrap_one
+from fusegrad.autograd.graph import next_seq
 from fusegrad.autograd.tensor import Tensor
 
 _INF = float("inf")
+_new = object.__new__
+_GRAD_ENABLED = grad_mode._enabled
 
 
 # ---- unary ------------------------------------------------------------------------------
@@ -28,6 +32,17 @@ class _UnaryOp(Function):
     op = ""
     a = 0.0
     b = 0.0
+
+    @classmethod
+    def apply(cls, x: Tensor, a: float = 0.0, b: float = 0.0) -> Tensor:  # type: ignore[override]
+        """``Function.apply`` with forward inlined (elementwise ops are most ops of a small
+        model: the autograd overhead budget of a few us per op is spent here)."""
+        xd = x._data
+        y = x._backend.unary_forward(cls.op, xd, a, b)
+        t, ctx = wrap_one(cls, x, y)
+        if ctx is not None:
+            ctx.saved_tensors, ctx.a, ctx.b = (xd, y), a, b
+        return t
 
     @staticmethod
     def forward(ctx: Any, x: Any, a: float = 0.0, b: float = 0.0) -> Any:
@@ -170,6 +185,27 @@ class _BinaryOp(Function):
 
     op = ""
 
+    @classmethod
+    def apply(cls, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        """``Function.apply`` for two Tensors of one device in, one out, forward inlined (as
+        ``wrap_one``, for two inputs)."""
+        be = a._backend
+        if b._backend is not be:  # two devices: the general path raises the error
+            return Function.apply.__func__(cls, a, b)  # type: ignore[attr-defined]
+        ad, bd = a._data, b._data
+        y = be.binary_forward(cls.op, ad, bd)
+        t = _new(Tensor)
+        t._data, t.device, t._backend, t.grad, t._out_idx = y, a.device, be, None, 0
+        ra, rb = a.requires_grad, b.requires_grad
+        if (ra or rb) and _GRAD_ENABLED[0]:
+            ctx = _new(cls)
+            ctx.backend, ctx.inputs, ctx.needs_input_grad = be, (a, b), (ra, rb)
+            ctx.saved_tensors, ctx._seq = (ad, bd, y), next_seq()
+            t.requires_grad, t.grad_fn = True, ctx
+        else:
+            t.requires_grad, t.grad_fn = False, None
+        return t
+
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any) -> Any:
         y = ctx.backend.binary_forward(ctx.op, a, b)
@@ -268,9 +304,24 @@ def _promote(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a.to(target), b.to(target)
 
 
-# 0-d arrays for Python scalars, reused across calls: kernels never write their inputs, and
-# building a fresh one per op was a visible part of the per-op overhead.
+# 0-d Tensors for Python-number operands, by (value, dtype, backend), reused across calls:
+# kernels never write their inputs and these never require grad, and building a fresh one
+# per op was a visible part of the per-op overhead. Zeros and nan are not cached (0.0 and
+# -0.0 are equal keys; nan never equals itself).
 _SCALARS: dict = {}
+
+
+def _cached_scalar(x: float | int, dt: np.dtype, like: Tensor) -> Tensor:
+    """``x`` as a 0-d Tensor of dtype ``dt`` on ``like``'s device."""
+    key = (x, dt, like._backend)
+    t = _SCALARS.get(key)
+    if t is None:
+        t = Tensor._make(like._backend.asarray(x, dt), like.device, like._backend)
+        if x == x and x != 0:
+            if len(_SCALARS) > 4096:
+                _SCALARS.clear()
+            _SCALARS[key] = t
+    return t
 
 
 def _scalar_like(x: Any, like: Tensor) -> Tensor:
@@ -279,13 +330,7 @@ def _scalar_like(x: Any, like: Tensor) -> Tensor:
     if type(x) in (float, int):
         if type(x) is float and dt.kind != "f":
             dt = np.dtype("float32")
-        key = (x, dt, like.device)
-        arr = _SCALARS.get(key)
-        if arr is None:
-            if len(_SCALARS) > 4096:
-                _SCALARS.clear()
-            arr = _SCALARS[key] = like._backend.asarray(x, dt)
-        return Tensor._make(arr, like.device, like._backend)
+        return _cached_scalar(x, dt, like)
     if isinstance(x, (float, np.floating)) and dt.kind != "f":
         dt = np.dtype("float32")
     elif isinstance(x, np.ndarray) and x.dtype.kind == "f" and dt.kind == "f" and x.ndim > 0:
@@ -294,10 +339,14 @@ def _scalar_like(x: Any, like: Tensor) -> Tensor:
 
 
 def _binary(cls: Any, a: Any, b: Any) -> Tensor:
-    if isinstance(a, Tensor) and isinstance(b, Tensor):  # the common case, checked first
+    if isinstance(a, Tensor):  # the common cases first: float Tensor with Tensor or number
         da = a._data.dtype
-        if da is b._data.dtype and da.kind == "f":
-            return cls.apply(a, b)
+        if da.kind == "f":
+            if isinstance(b, Tensor):
+                if da is b._data.dtype:
+                    return cls.apply(a, b)
+            elif type(b) is float or type(b) is int:
+                return cls.apply(a, _cached_scalar(b, da, a))
     a, b = _promote(a, b)
     if a._data.dtype.kind != "f":  # integer arithmetic: labels and indices, no gradient
         ufunc = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",

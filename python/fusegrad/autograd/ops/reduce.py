@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fusegrad.autograd.function import Function
+from fusegrad.autograd.function import Function, wrap_one
 from fusegrad.autograd.tensor import Tensor
 
 
@@ -56,6 +56,15 @@ def _expand_grad(xp: Any, gy: Any, shape: tuple, axes: tuple | None) -> Any:
 class Sum(Function):
     """y = sum of x over axes; gx = gy broadcast over the reduced axes."""
 
+    @classmethod
+    def apply(cls, x: Tensor, axes: Any = None, keepdim: bool = False) -> Tensor:  # type: ignore[override]
+        # forward inlined: a loss's final sum is on every graph's path (see wrap_one)
+        xd = x._data
+        t, ctx = wrap_one(cls, x, x._backend.reduce("sum", xd, axes, keepdim))
+        if ctx is not None:
+            ctx.shape, ctx.axes = xd.shape, axes
+        return t
+
     @staticmethod
     def forward(ctx: Any, x: Any, axes: Any = None, keepdim: bool = False) -> Any:
         ctx.shape, ctx.axes = x.shape, axes
@@ -63,8 +72,12 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Any, gy: Any) -> Any:
-        gx = ctx.backend.xp.empty(ctx.shape, gy.dtype)
-        gx[...] = gy.reshape(_keepdim_shape(ctx.shape, ctx.axes))  # a broadcast copy
+        xp = ctx.backend.xp
+        gx = xp.empty(ctx.shape, gy.dtype)
+        if gy.ndim == 0 and xp is np:
+            gx.fill(gy)  # the full sum: gy is one value (NumPy's cheapest broadcast copy)
+        else:
+            gx[...] = gy.reshape(_keepdim_shape(ctx.shape, ctx.axes))  # a broadcast copy
         return gx
 
 
