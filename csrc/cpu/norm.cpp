@@ -6,6 +6,7 @@
 #include "cpu/norm_impl.h"
 #include "cpu/isa.h"
 
+#include <memory>
 #include <vector>
 
 namespace fg::cpu {
@@ -34,24 +35,37 @@ const char* norm_isa() {
   return isa_name(kIsa);
 }
 
+// Scratch of one call (cpu/norm.h): uninitialised doubles and elements of T, zeroed flags.
+template <class T>
+struct Scratch {
+  std::unique_ptr<double[]> d;
+  std::unique_ptr<T[]> t;
+  std::vector<uint32_t> flags;
+  Scratch(int64_t n, int64_t c, int64_t l, int threads)
+      : d(new double[static_cast<size_t>(bn_scratch_doubles(n, c, l, threads))]),
+        t(new T[static_cast<size_t>(bn_scratch_elems(n, c, l, threads))]),
+        flags(static_cast<size_t>(bn_scratch_flags(n, c, l)), 0u) {}
+};
+
 template <class T>
 void batch_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* save_mean,
                         T* save_invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
                         int64_t l, bool batch_stats, double momentum_factor, double eps) {
-  std::vector<double> dscr(static_cast<size_t>(bn_scratch_doubles(n, c, l)));
-  std::vector<T> tscr(static_cast<size_t>(bn_scratch_elems(n, c, l)));
+  const int threads = bn_threads(n, c, l, false);
+  Scratch<T> s(n, c, l, threads);
   kernels<T>().forward(x, weight, bias, y, save_mean, save_invstd, running_mean, running_var, n,
-                       c, l, batch_stats, momentum_factor, eps, dscr.data(), tscr.data());
+                       c, l, batch_stats, momentum_factor, eps, threads, s.d.get(), s.t.get(),
+                       s.flags.data());
 }
 
 template <class T>
 void batch_norm_backward(const T* x, const T* gy, const T* weight, const T* save_mean,
                          const T* save_invstd, T* gx, T* gweight, T* gbias, int64_t n, int64_t c,
                          int64_t l, bool batch_stats) {
-  std::vector<double> dscr(static_cast<size_t>(bn_scratch_doubles(n, c, l)));
-  std::vector<T> tscr(static_cast<size_t>(bn_scratch_elems(n, c, l)));
+  const int threads = bn_threads(n, c, l, true);
+  Scratch<T> s(n, c, l, threads);
   kernels<T>().backward(x, gy, weight, save_mean, save_invstd, gx, gweight, gbias, n, c, l,
-                        batch_stats, dscr.data(), tscr.data());
+                        batch_stats, threads, s.d.get(), s.t.get(), s.flags.data());
 }
 
 #define FG_INSTANTIATE_NORM(T)                                                              \

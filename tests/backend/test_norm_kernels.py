@@ -10,8 +10,8 @@ import fusegrad as fg
 from fusegrad._ext import _C
 from tests.helpers import assert_close
 
-# (3000, 200) is tall: it takes the row-chunked path instead of channel blocks (cpu/norm.h,
-# Note [batch-norm channel blocks]); (600, 700) gets several channel blocks, (20000, 3) one.
+# 2-D input is summed in fixed chunks of rows (cpu/norm.h, Note [batch-norm row chunks]):
+# (3000, 200) has 19 chunks, (600, 700) 13, (20000, 3) two, (64, 300) one.
 SHAPES = [(2, 3), (7, 5), (1, 4, 9), (3, 4, 37), (2, 1, 1000), (2100, 17), (64, 300), (5, 0),
           (20000, 3), (3000, 200), (600, 700)]
 IDS = [str(s) for s in SHAPES]
@@ -110,7 +110,7 @@ def test_batch_norm_eval_uses_running_stats(shape, dtype, rng):
 
 
 @pytest.mark.parametrize("shape", [(512, 1024), (40000, 8), (8, 64, 300)],
-                         ids=["2d_blocks", "2d_tall", "3d"])
+                         ids=["2d_chunks", "2d_tall", "3d"])
 def test_batch_norm_same_bits_for_any_thread_count(shape, rng):
     x = rng.standard_normal(shape).astype(np.float32)
     gy = rng.standard_normal(shape).astype(np.float32)
