@@ -164,6 +164,22 @@ def wrap_one(cls: Any, x: Tensor, y: Any) -> tuple[Tensor, Any]:
     return t, None
 
 
+def wrap_out(cls: Any, inputs: tuple, needs: tuple, y: Any) -> tuple[Tensor, Any]:
+    """``wrap_one`` for several inputs (Tensors or None) of one device, the first a Tensor;
+    ``needs`` says which of them require grad."""
+    x = inputs[0]
+    be = x._backend
+    t = _new(Tensor)
+    t._data, t.device, t._backend, t.grad, t._out_idx = y, x.device, be, None, 0
+    if True in needs and grad_mode._enabled[0]:
+        ctx = _new(cls)
+        ctx.backend, ctx.inputs, ctx.needs_input_grad, ctx._seq = be, inputs, needs, next_seq()
+        t.requires_grad, t.grad_fn = True, ctx
+        return t, ctx
+    t.requires_grad, t.grad_fn = False, None
+    return t, None
+
+
 class UserFunction:
     """Tensor-level custom op, as ``torch.autograd.Function`` (public: ``fg.autograd.Function``).
 

@@ -187,13 +187,13 @@ class _BinaryOp(Function):
 
     @classmethod
     def apply(cls, a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
-        """``Function.apply`` for two Tensors of one device in, one out, forward inlined (as
-        ``wrap_one``, for two inputs)."""
+        """``Function.apply`` for two Tensors of one device in, one out, forward inlined."""
         be = a._backend
         if b._backend is not be:  # two devices: the general path raises the error
             return Function.apply.__func__(cls, a, b)  # type: ignore[attr-defined]
         ad, bd = a._data, b._data
         y = be.binary_forward(cls.op, ad, bd)
+        # wrap_out inlined: the extra frame costs ~6% of a chain of binary ops
         t = _new(Tensor)
         t._data, t.device, t._backend, t.grad, t._out_idx = y, a.device, be, None, 0
         ra, rb = a.requires_grad, b.requires_grad

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fusegrad.autograd.function import Function
+from fusegrad.autograd.function import Function, wrap_out
 from fusegrad.autograd.tensor import Tensor
 
 
@@ -67,6 +67,22 @@ class Linear(Function):
     gb = column sums of g. The products read W, gᵀ and x as views (no transposed copies).
     Saves x, W, and y for the ReLU variant.
     """
+
+    @classmethod
+    def apply(cls, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
+              activation: str | None = None) -> Tensor:
+        be = x._backend
+        if weight._backend is not be or (bias is not None and bias._backend is not be):
+            # two devices: the general path raises the error
+            return Function.apply.__func__(cls, x, weight, bias, activation=activation)
+        xd, wd = x._data, weight._data
+        y = be.linear_forward(xd, wd, None if bias is None else bias._data, activation)
+        needs = (x.requires_grad, weight.requires_grad, bias is not None and bias.requires_grad)
+        t, ctx = wrap_out(cls, (x, weight, bias), needs, y)
+        if ctx is not None:
+            ctx.relu = relu = activation == "relu"
+            ctx.saved_tensors = (xd, wd, y if relu else None)
+        return t
 
     @staticmethod
     def forward(ctx: Any, x: Any, weight: Any, bias: Any, *, activation: str | None = None) -> Any:
