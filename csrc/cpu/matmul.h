@@ -8,11 +8,20 @@
 //       -> ir over MR-panels of A (this panel stays in L1) -> jr over NR-panels of B
 //         -> micro-kernel: an MR×NR tile of C held in vector registers, rank-1 updates
 //            (broadcast one A value, FMA with NR/W vectors of B) for each p of the KC block.
+// That row-strip order serves large products. A short C (at most 256 rows, k > 32, all of
+// A's rows packed within an L2 share: the batch-128 products of an MLP) runs panel-major
+// instead: A packed once for all of k, then each NR-wide panel of B packed into an L1 buffer
+// just before every MR panel of A runs over it, so B is read once and no packed copy of it
+// is written out whole (cpu/matmul_kernel.h, panel_range).
 // The store step of the last KC block applies the epilogue (bias, ReLU), so a Linear layer
 // costs no extra pass over its output. Packing reads A and B through (row, col) strides, so
 // every transpose/slice view is consumed without a copy (fast paths when a stride is 1).
-// Threads split C into a grid of independent blocks (no barriers; each thread packs its own
-// panels into thread-local buffers), along the dimension whose split duplicates less packing.
+// Threads: a short wide C is cut into pieces of a few B panels, a tall C with a small B into
+// pieces of rows; threads take pieces from a shared counter (so the caller starts while a
+// sleeping worker wakes, and a thread sharing its core with another process takes fewer),
+// each packing the small operand whole, once. Other products split C into a fixed grid of
+// independent blocks (no barriers; each thread packs its own panels into thread-local
+// buffers), along the dimension whose split duplicates less packing.
 // One shared header (cpu/matmul_kernel.h) is compiled three times: baseline (portable GCC
 // vector code, 16-byte vectors), x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512); a table picked
 // once with __builtin_cpu_supports chooses among them (TOOLCHAIN.md §3).

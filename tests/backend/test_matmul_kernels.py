@@ -134,6 +134,20 @@ def test_linear_fused_with_transposed_x(n_in, n_out, threads, dtype, rng):
     np.testing.assert_allclose(y, ref, **gemm_tol(dtype, n_in))
 
 
+@pytest.mark.parametrize("rows,n_in,n_out", [(600, 100, 40), (1003, 33, 70), (2500, 10, 100)],
+                         ids=["600x100-40", "1003x33-70", "2500x10-100"])
+def test_linear_fused_tall_x_row_pieces(rows, n_in, n_out, threads, dtype, rng):
+    # Tall X, small W: on two threads, pieces of rows with W packed once per thread (and the
+    # row-strip order at k <= 32); ragged last piece and panel; bias + relu in the store step.
+    x = rng.standard_normal((rows, n_in)).astype(dtype)
+    w = rng.standard_normal((n_in, n_out)).astype(dtype).T  # (out, in) view of a (in, out) array
+    b = rng.standard_normal(n_out).astype(dtype)
+    y = BE.linear_forward(x, w, b, "relu")
+    np.testing.assert_array_equal(y, np.maximum(BE.matmul(x, w.T) + b, 0))
+    ref = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
+    np.testing.assert_allclose(y, ref, **gemm_tol(dtype, n_in))
+
+
 @pytest.mark.parametrize("mnk", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)],
                          ids=["m0", "n0", "k0", "all0"])
 def test_matmul_empty(mnk, dtype):
