@@ -13,6 +13,7 @@ Never asserts.
 
     PYTHONPATH=python FUSEGRAD_EXT_DIR=build-kernels python bench/bench_elementwise.py \
         [--threads N] [--size N] [--dtype float32|float64] [--quick] [--busy] [--json out.json]
+        [--only pow,pow_scalar]
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def cases(n: int, dtype: np.dtype, quick: bool) -> list[tuple]:
     rows.append(("fused bwd", "div (ga, gb)",
                  lambda: BE.binary_backward("div", x, b, None, gy, True, True),
                  lambda: (gy / b, -gy * x / (b * b)), 5))
+    if not quick:
+        yp = BE.binary_forward("pow", x, b)
+        rows.append(("fused bwd", "pow (ga, gb)",
+                     lambda: BE.binary_backward("pow", x, b, yp, gy, True, True),
+                     lambda: (gy * b * np.power(x, b - one), gy * yp * np.log(x)), 6))
     rows.append(("fused bwd", "maximum (ga, gb)",
                  lambda: BE.binary_backward("maximum", x, b, None, gy, True, True),
                  lambda: (np.where(x == b, gy / 2, np.where(x < b, 0, gy)),
@@ -200,6 +206,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rows, shorter samples")
     ap.add_argument("--busy", action="store_true", help="only the one-core-busy comparison")
     ap.add_argument("--json", default=None, help="write results to this file")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated kernel names: run only rows whose kernel starts with one")
     args = ap.parse_args()
 
     if args.threads is not None:
@@ -216,7 +224,11 @@ def main() -> None:
     if args.busy:
         payload["busy"] = busy_demo(n, dtype, min_time)
     else:
-        results = run_rows(cases(n, dtype, args.quick), n, dtype.itemsize, min_time)
+        rows = cases(n, dtype, args.quick)
+        if args.only:
+            keep = tuple(k.strip() for k in args.only.split(","))
+            rows = [r for r in rows if r[1].startswith(keep)]
+        results = run_rows(rows, n, dtype.itemsize, min_time)
         print_results(results, "")
         payload["rows"] = results
     if args.json:

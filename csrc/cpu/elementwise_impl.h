@@ -25,6 +25,7 @@
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 #endif
 #include <algorithm>
+#include <type_traits>
 
 #include "cpu/elementwise.h"
 #include "cpu/parallel.h"
@@ -135,11 +136,9 @@ void binary_backward_run(const T* __restrict a, const T* __restrict b, const T* 
   }
 }
 
-}  // namespace
-
 template <class Op, class T>
-void unary_forward(const T* x, T* y, int ndim, const int64_t* shape, const int64_t* x_strides,
-                   T a, T b) {
+void unary_forward_loops(const T* x, T* y, int ndim, const int64_t* shape,
+                         const int64_t* x_strides, T a, T b) {
   Layout<1> L;
   const int64_t* st[1] = {x_strides};
   make_layout(L, ndim, shape, st);
@@ -156,9 +155,9 @@ void unary_forward(const T* x, T* y, int ndim, const int64_t* shape, const int64
 }
 
 template <class Op, class T>
-void unary_backward(const T* x, const T* y, const T* gy, T* gx, int ndim, const int64_t* shape,
-                    const int64_t* x_strides, const int64_t* y_strides, const int64_t* gy_strides,
-                    T a, T b) {
+void unary_backward_loops(const T* x, const T* y, const T* gy, T* gx, int ndim,
+                          const int64_t* shape, const int64_t* x_strides,
+                          const int64_t* y_strides, const int64_t* gy_strides, T a, T b) {
   Layout<3> L;
   const int64_t* st[3] = {x_strides, y_strides, gy_strides};
   make_layout(L, ndim, shape, st);
@@ -176,6 +175,65 @@ void unary_backward(const T* x, const T* y, const T* gy, T* gx, int ndim, const 
         out[i] = Op::backward(xp[i * sx], yp[i * sy], gp[i * sg], a, b);
     }
   });
+}
+
+// Note [pow_scalar fast paths]
+// PowScalar's exponent is one scalar per call, so the loops are instantiated once per
+// PowScalar::Kind and the kind of a (forward) or a - 1 (backward) picks one: x^2 runs as x*x,
+// x^0.5 as sqrt, ... and any other exponent as the vectorised hd_vpow.
+template <int K>
+struct PowScalarAs {
+  template <class T>
+  static FG_HDI T forward(T x, T a, T /*b*/) {
+    return math::PowScalar::apply<K>(x, a);
+  }
+  template <class T>
+  static FG_HDI T backward(T x, T /*y*/, T gy, T a, T /*b*/) {
+    return math::PowScalar::backward_kind<K>(x, gy, a);
+  }
+};
+
+// Calls f(PowScalarAs<K>{}) for K = kind.
+template <class F>
+void with_pow_kind(int kind, F&& f) {
+  using P = math::PowScalar;
+  switch (kind) {
+    case P::kZero: return f(PowScalarAs<P::kZero>{});
+    case P::kOne: return f(PowScalarAs<P::kOne>{});
+    case P::kTwo: return f(PowScalarAs<P::kTwo>{});
+    case P::kThree: return f(PowScalarAs<P::kThree>{});
+    case P::kHalf: return f(PowScalarAs<P::kHalf>{});
+    case P::kMinusOne: return f(PowScalarAs<P::kMinusOne>{});
+    default: return f(PowScalarAs<P::kGeneral>{});
+  }
+}
+
+}  // namespace
+
+template <class Op, class T>
+void unary_forward(const T* x, T* y, int ndim, const int64_t* shape, const int64_t* x_strides,
+                   T a, T b) {
+  if constexpr (std::is_same_v<Op, math::PowScalar>) {
+    with_pow_kind(math::PowScalar::kind(a), [&](auto op) {
+      unary_forward_loops<decltype(op)>(x, y, ndim, shape, x_strides, a, b);
+    });
+  } else {
+    unary_forward_loops<Op>(x, y, ndim, shape, x_strides, a, b);
+  }
+}
+
+template <class Op, class T>
+void unary_backward(const T* x, const T* y, const T* gy, T* gx, int ndim, const int64_t* shape,
+                    const int64_t* x_strides, const int64_t* y_strides, const int64_t* gy_strides,
+                    T a, T b) {
+  if constexpr (std::is_same_v<Op, math::PowScalar>) {
+    with_pow_kind(math::PowScalar::kind(T(a - T(1))), [&](auto op) {
+      unary_backward_loops<decltype(op)>(x, y, gy, gx, ndim, shape, x_strides, y_strides,
+                                         gy_strides, a, b);
+    });
+  } else {
+    unary_backward_loops<Op>(x, y, gy, gx, ndim, shape, x_strides, y_strides, gy_strides, a, b);
+  }
 }
 
 template <class Op, class T>

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "math/hd.h"
+#include "math/pow.h"
 
 namespace fg {
 namespace math {
@@ -87,19 +88,20 @@ struct Div {
 // y = a^b;  ga = b a^(b-1) gy (0 where b = 0),  gb = y ln(a) gy (0 where a = 0 and b >= 0).
 // The masks are PyTorch's pow_backward_self / pow_backward_exponent: they keep 0 * inf
 // from turning an exact zero gradient into nan. a < 0 gives nan in gb, as PyTorch.
+// a^b is hd_vpow and ln a hd_vlog: both vectorise on the CPU (see Note [vectorised pow]).
 struct Pow {
   static constexpr bool kUsesY = true;
   template <class T>
   static FG_HDI T forward(T a, T b) {
-    return hd_pow(a, b);
+    return hd_vpow(a, b);
   }
   template <class T>
   static FG_HDI T backward_a(T a, T b, T /*y*/, T gy) {
-    return b == T(0) ? T(0) : gy * b * hd_pow(a, b - T(1));
+    return b == T(0) ? T(0) : gy * b * hd_vpow(a, b - T(1));
   }
   template <class T>
   static FG_HDI T backward_b(T a, T b, T y, T gy) {
-    return (a == T(0) && b >= T(0)) ? T(0) : gy * y * hd_log(a);
+    return (a == T(0) && b >= T(0)) ? T(0) : gy * y * hd_vlog(a);
   }
 };
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "math/hd.h"
+#include "math/pow.h"
 
 namespace fg {
 namespace math {
@@ -151,15 +152,60 @@ struct Clamp {
 // y = x^a (power by a scalar exponent a; tensor ** tensor is Pow in binary.h);
 // dy/dx = a x^(a-1), and exactly 0 when a = 0
 // (PyTorch's pow_backward masks it so that 0 * x^-1 at x = 0 does not give nan).
+// x^a is hd_vpow (math/pow.h: vectorisable on the CPU, NumPy's special cases). The CPU loops
+// also look at a once per call and run an exact cheaper form for a few exponents (PyTorch's
+// pow fast paths), see PowScalar::kind / PowScalar::apply.
 struct PowScalar {
+  // Exponents with a cheaper form than e^(a ln x), with the same results (special cases
+  // included): x^2 = x*x, x^3 = x*x*x (float: in double, one rounding), x^-1 = 1/x, x^1 = x,
+  // x^0 = 1, and x^0.5 = sqrt(x). NOTE: sqrt differs from C99's pow at -0 (-0, not +0) and
+  // -inf (nan, not inf); for a scalar exponent 0.5 both PyTorch and NumPy give sqrt's values
+  // (NumPy's C99 values appear only with an array exponent: binary Pow does that).
+  enum Kind { kGeneral, kZero, kOne, kTwo, kThree, kHalf, kMinusOne };
+  template <class T>
+  static FG_HDI int kind(T a) {
+    return a == T(0) ? kZero
+           : a == T(1) ? kOne
+           : a == T(2) ? kTwo
+           : a == T(3) ? kThree
+           : a == T(0.5) ? kHalf
+           : a == T(-1) ? kMinusOne
+                        : kGeneral;
+  }
+  // x^a where kind(a) == K (a compile-time constant: the CPU loops are instantiated per K).
+  template <int K, class T>
+  static FG_HDI T apply(T x, T a) {
+    if (K == kZero) return T(1);
+    if (K == kOne) return x;
+    if (K == kTwo) return x * x;
+    if (K == kThree) return cube(x);
+    if (K == kHalf) return hd_sqrt(x);
+    if (K == kMinusOne) return T(1) / x;
+    return hd_vpow(x, a);
+  }
+  // forward / backward (the CUDA kernels) give the values of the fast paths: only 0.5 differs
+  // from hd_vpow (x^a with sqrt's -0 / nan), the other kinds are hd_vpow's values anyway.
   template <class T>
   static FG_HDI T forward(T x, T a, T /*b*/) {
-    return hd_pow(x, a);
+    return a == T(0.5) ? hd_sqrt(x) : hd_vpow(x, a);
   }
   template <class T>
   static FG_HDI T backward(T x, T /*y*/, T gy, T a, T /*b*/) {
-    return a == T(0) ? T(0) : gy * a * hd_pow(x, a - T(1));
+    const T am1 = a - T(1);
+    return a == T(0) ? T(0) : gy * a * (am1 == T(0.5) ? hd_sqrt(x) : hd_vpow(x, am1));
   }
+  // backward with x^(a-1) taken by kind(a - 1) == K.
+  template <int K, class T>
+  static FG_HDI T backward_kind(T x, T gy, T a) {
+    return a == T(0) ? T(0) : gy * a * apply<K>(x, a - T(1));
+  }
+
+ private:
+  static FG_HDI float cube(float x) {
+    const double d = x;
+    return static_cast<float>(d * d * d);  // d * d is exact; d^3 carries 53 bits to round
+  }
+  static FG_HDI double cube(double x) { return x * x * x; }
 };
 
 }  // namespace math
