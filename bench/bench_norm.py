@@ -3,17 +3,20 @@ in one run, for (N, C) = 128x512, 1024x512, 8192x256 (float32, training mode).
 
 Each row times ``bn(x).backward(gy)`` in both libraries (the full autograd path a training
 step pays), plus the two fused kernels alone (``kernels``: batch_norm_forward +
-batch_norm_backward on arrays). GB/s counts the kernels' minimal traffic: forward reads x twice
-and writes y, backward reads x and gy twice and writes gx (8 arrays of N·C floats).
+batch_norm_backward on arrays), in alternating rounds (medians over --rounds). GB/s counts the
+kernels' minimal traffic: forward reads x twice and writes y, backward reads x and gy twice
+and writes gx (8 arrays of N·C floats).
 "others" = cores other processes kept busy during the row (> ~0.3: noisy). Never asserts.
 
-    PYTHONPATH=python FUSEGRAD_EXT_DIR=build-nn python bench/bench_norm.py [--threads N] [--json F]
+    PYTHONPATH=python FUSEGRAD_EXT_DIR=build-nn python bench/bench_norm.py [--threads N] [--rounds R]
+        [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,8 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="threads for both libraries")
     ap.add_argument("--json", default=None, help="also write results here")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per shape")
     ap.add_argument("--quick", action="store_true", help="the first shape only (a smoke test)")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds = 1
 
     import numpy as np
     import torch
@@ -75,20 +81,21 @@ def main() -> None:
             tbn.zero_grad()
             tbn(xt).backward(gyt)
 
+        # Alternating rounds (the order rotating): on a shared machine a slow stretch then
+        # hits both libraries instead of one; each figure is the median over the rounds.
+        fns = [ours, kernels, theirs]
+        got: list[list[float]] = [[], [], []]
         with BusyMeter() as busy:
-            s_ours = measure(ours)
-            pause()
-            s_k = measure(kernels)
-            pause()
-            s_t = measure(theirs)
-            pause()
+            for r in range(args.rounds):
+                for i in [(r + j) % 3 for j in range(3)]:
+                    got[i].append(measure(fns[i]).median)
+                    pause()
+        t_ours, t_k, t_t = (statistics.median(g) for g in got)
         nbytes = 8 * n * c * 4
-        rows.append([f"{n}x{c}", fmt_time(s_ours.median), fmt_time(s_k.median),
-                     fmt_time(s_t.median), f"{s_t.median / s_ours.median:.2f}x",
-                     f"{gbps(nbytes, s_k.median):.1f}", f"{busy.others:.2f}"])
-        out.append(dict(shape=[n, c], fusegrad_s=s_ours.median, kernels_s=s_k.median,
-                        torch_s=s_t.median, speedup=s_t.median / s_ours.median,
-                        others=busy.others))
+        rows.append([f"{n}x{c}", fmt_time(t_ours), fmt_time(t_k), fmt_time(t_t),
+                     f"{t_t / t_ours:.2f}x", f"{gbps(nbytes, t_k):.1f}", f"{busy.others:.2f}"])
+        out.append(dict(shape=[n, c], fusegrad_s=t_ours, kernels_s=t_k, torch_s=t_t,
+                        speedup=t_t / t_ours, others=busy.others))
     print_table(["N x C", "fusegrad", "kernels", "torch", "speedup", "kernel GB/s", "others"],
                 rows, title=f"BatchNorm1d forward+backward, float32, training "
                             f"(threads: fusegrad {fg.get_num_threads()}, torch "

@@ -73,21 +73,27 @@ class BatchNorm1d(Module):
             self.bias._data.fill(0)
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim not in (2, 3):
-            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
-        if input.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}): input has {input.shape[1]} "
-                             f"channels (shape {input.shape})")
+        # NOTE: a hot path; buffers and parameters are read from their dicts directly (not
+        # through Module.__getattr__).
+        shape = input._data.shape
+        if len(shape) not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {len(shape)}D input)")
+        if shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d({self.num_features}): input has {shape[1]} "
+                             f"channels (shape {tuple(shape)})")
+        bufs, params = self._buffers, self._parameters
+        running_mean, running_var = bufs["running_mean"], bufs["running_var"]
+        training = self.training
         factor = 0.0 if self.momentum is None else float(self.momentum)
-        if self.training and self.track_running_stats:
-            nbt = self.num_batches_tracked._data
-            nbt[...] = nbt + 1  # in place: the buffer Tensor keeps its array
+        if training and self.track_running_stats:
+            nbt = bufs["num_batches_tracked"]._data
+            nbt += 1  # in place: the buffer Tensor keeps its array
             if self.momentum is None:
                 factor = 1.0 / float(nbt)
-        use_batch_stats = self.training or self.running_mean is None
-        track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None,
-                            self.running_var if track else None, self.weight, self.bias,
+        use_batch_stats = training or running_mean is None
+        track = not training or self.track_running_stats
+        return F.batch_norm(input, running_mean if track else None,
+                            running_var if track else None, params["weight"], params["bias"],
                             use_batch_stats, factor, self.eps)
 
     def extra_repr(self) -> str:

@@ -53,31 +53,34 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         ValueError: input of fewer than 2 dims, channel-count mismatch, a single value per
             channel in training, or missing running stats in evaluation.
     """
-    if input.ndim < 2:
+    # NOTE: a hot path (one call per BatchNorm layer and step): checks read the arrays'
+    # shapes directly instead of going through Tensor properties.
+    data = input._data
+    shape = data.shape
+    if len(shape) < 2:
         raise ValueError(f"batch_norm: expected input of at least 2 dims (N, C, ...), got shape "
-                         f"{input.shape}")
-    if input.dtype.kind != "f":
-        raise TypeError(f"batch_norm: expected a floating point input, got {input.dtype}")
-    n, c = input.shape[0], input.shape[1]
+                         f"{tuple(shape)}")
+    if data.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating point input, got {data.dtype}")
+    c = shape[1]
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
-        if t is not None and tuple(t.shape) != (c,):
-            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)} but the input has "
-                             f"{c} channels (shape {input.shape})")
-    per_channel = input._data.size // c if c else 0
-    if training and per_channel <= 1:
+        if t is not None and t._data.shape != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t._data.shape)} but the "
+                             f"input has {c} channels (shape {tuple(shape)})")
+    if training and (data.size // c if c else 0) <= 1:
         raise ValueError("Expected more than 1 value per channel when training, got input size "
-                         f"{input.shape}")
+                         f"{tuple(shape)}")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: running_mean and running_var are required when "
                          "training=False")
-    x = input if input.ndim in (2, 3) else input.reshape(n, c, -1)
+    x = input if len(shape) in (2, 3) else input.reshape(shape[0], c, -1)
     y = BatchNorm.apply(
         x, weight, bias,
         running_mean=None if running_mean is None else running_mean._data,
         running_var=None if running_var is None else running_var._data,
         batch_stats=bool(training), momentum_factor=float(momentum), eps=float(eps))
-    return y if input.ndim in (2, 3) else y.reshape(input.shape)
+    return y if len(shape) in (2, 3) else y.reshape(tuple(shape))
 
 
 __all__ = ["BatchNorm", "batch_norm"]
