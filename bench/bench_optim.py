@@ -5,8 +5,11 @@ optimizer reports ms/step, effective GB/s (bytes read + written by the update: A
 param, grad, exp_avg, exp_avg_sq and writes three of them = 28 B per float32 parameter) and
 % of a STREAM triad (a = b + s*c, C++ and threaded like our kernels, measured in the same
 process), at 1 and 2 threads (each thread count runs in its own process so that OpenMP and
-torch start with that many threads). Times are best-of-N after warm-up; each library's block
-is followed by a 0.15 s pause (BENCHMARKING.md: spinning OpenMP workers slow the next block).
+torch start with that many threads). The implementations of one row are timed in alternating
+rounds (--rounds, the order rotating each round) so that a slow stretch of a shared machine
+does not land on one library only; a row reports the best time over all rounds and the median
+of the rounds' medians. Each library's block is followed by a 0.15 s pause (BENCHMARKING.md:
+spinning OpenMP workers slow the next block).
 "others" is how many cores other processes kept busy during the row (from /proc/stat);
 rows with others > 0.3 are noisy. Never asserts.
 
@@ -76,7 +79,22 @@ def _row(fn, repeats):
     return best, med, max(0.0, busy - own)
 
 
-def child(threads: int, repeats: int, cases: list[str], names: list[str]) -> None:
+def _rounds(fns: dict, repeats: int, rounds: int) -> dict:
+    """{impl: (best, median, others)} over `rounds` alternating rounds of every impl."""
+    got: dict = {k: [] for k in fns}
+    order = list(fns)
+    for r in range(rounds):
+        for k in order[r % len(order):] + order[:r % len(order)]:
+            got[k].append(_row(fns[k], repeats))
+    out = {}
+    for k, rows in got.items():
+        meds = sorted(m for _, m, _ in rows)
+        out[k] = (min(b for b, _, _ in rows), meds[len(meds) // 2], max(o for _, _, o in rows))
+    return out
+
+
+def child(threads: int, repeats: int, cases: list[str], names: list[str],
+          rounds: int = 3) -> None:
     import numpy as np
     import torch
 
@@ -103,13 +121,11 @@ def child(threads: int, repeats: int, cases: list[str], names: list[str]) -> Non
         for name in names:
             cls, kw = OPTIMIZERS[name]
             nbytes = TRAFFIC[name] * 4 * numel
-            variants = {}
+            fns = {}
             ps = [fg.tensor(x.copy(), requires_grad=True) for x in init]
             for p, g in zip(ps, grads):
                 p.grad = fg.tensor(g)
-            opt = getattr(optim, cls)(ps, **kw)
-            variants["fusegrad"] = _row(opt.step, repeats)
-            del ps, opt
+            fns["fusegrad"] = getattr(optim, cls)(ps, **kw).step
             for impl in ("foreach", "fused"):
                 tps = [torch.tensor(x.copy(), requires_grad=True) for x in init]
                 for p, g in zip(tps, grads):
@@ -119,8 +135,9 @@ def child(threads: int, repeats: int, cases: list[str], names: list[str]) -> Non
                     topt.step()
                 except (RuntimeError, ValueError, TypeError):
                     continue  # no such variant on CPU for this optimizer
-                variants[f"torch_{impl}"] = _row(topt.step, repeats)
-                del tps, topt
+                fns[f"torch_{impl}"] = topt.step
+            variants = _rounds(fns, repeats, rounds)
+            del fns, ps
             for impl, (best, med, others) in variants.items():
                 print(json.dumps(dict(kind="row", threads=threads, case=case, opt=name,
                                       impl=impl, ms=best * 1e3, ms_median=med * 1e3,
@@ -131,7 +148,8 @@ def child(threads: int, repeats: int, cases: list[str], names: list[str]) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--repeats", type=int, default=7, help="samples per row (best is reported)")
+    ap.add_argument("--repeats", type=int, default=5, help="samples per row and round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per row")
     ap.add_argument("--cases", default="10M,mlp", help="10M and/or mlp")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="subset to run")
     ap.add_argument("--json", help="also write all rows to this file")
@@ -140,16 +158,17 @@ def main() -> None:
                     help="MLP case, SGD and Adam, 2 samples (a smoke test)")
     args = ap.parse_args()
     if args.quick and not args.child:
-        args.cases, args.optimizers, args.repeats = "mlp", "sgd,adam", 2
+        args.cases, args.optimizers, args.repeats, args.rounds = "mlp", "sgd,adam", 2, 1
     cases, names = args.cases.split(","), args.optimizers.split(",")
     if args.child:
-        child(args.child, args.repeats, cases, names)
+        child(args.child, args.repeats, cases, names, args.rounds)
         return
     rows = []
     for t in [int(x) for x in args.threads.split(",")]:
         env = dict(os.environ, OMP_NUM_THREADS=str(t))
         cmd = [sys.executable, __file__, "--child", str(t), "--repeats", str(args.repeats),
-               "--cases", args.cases, "--optimizers", args.optimizers]
+               "--rounds", str(args.rounds), "--cases", args.cases, "--optimizers",
+               args.optimizers]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     _report(rows)

@@ -30,7 +30,14 @@
 #endif
 
 #include "cpu/optim.h"
+#include "cpu/parallel.h"
 #include "math/optim.h"
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#define FG_ADAM_VEC 1
+#define FG_ADAM_INLINE inline __attribute__((always_inline))
+#endif
 
 namespace fg::cpu::FG_OPTIM_ISA {
 namespace {
@@ -40,6 +47,101 @@ using math::AdagradParams;
 using math::AdamParams;
 using math::RmspropParams;
 using math::SgdParams;
+
+#if defined(__AVX512F__)
+// The float vector operations of Note [Adam without the divider], AVX-512 (16 lanes).
+struct FV {
+  static constexpr int kWidth = 16;
+  __m512 x;
+  using Mask = __mmask16;
+  static FG_ADAM_INLINE FV load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static FG_ADAM_INLINE void store(float* p, FV a) { _mm512_storeu_ps(p, a.x); }
+  static FG_ADAM_INLINE FV set1(float a) { return {_mm512_set1_ps(a)}; }
+  static FG_ADAM_INLINE FV neg(FV a) {
+    return {_mm512_castsi512_ps(
+        _mm512_xor_si512(_mm512_castps_si512(a.x), _mm512_set1_epi32(INT32_MIN)))};
+  }
+  static FG_ADAM_INLINE FV sub(FV a, FV b) { return {_mm512_sub_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV mul(FV a, FV b) { return {_mm512_mul_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV max(FV a, FV b) { return {_mm512_max_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV fmadd(FV a, FV b, FV c) { return {_mm512_fmadd_ps(a.x, b.x, c.x)}; }
+  static FG_ADAM_INLINE FV fnmadd(FV a, FV b, FV c) {  // c - a·b
+    return {_mm512_fnmadd_ps(a.x, b.x, c.x)};
+  }
+  static FG_ADAM_INLINE FV sqrt(FV a) { return {_mm512_sqrt_ps(a.x)}; }
+  static FG_ADAM_INLINE FV div(FV a, FV b) { return {_mm512_div_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV rcp(FV a) { return {_mm512_rcp14_ps(a.x)}; }  // rel. error 2^-14
+  static FG_ADAM_INLINE FV rsqrt_refined(FV a, FV) { return {_mm512_rsqrt14_ps(a.x)}; }
+  static FG_ADAM_INLINE FV zero_where_zero(FV s, FV v) {
+    return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(v.x, _mm512_setzero_ps(), _CMP_EQ_OQ),
+                                 s.x, _mm512_setzero_ps())};
+  }
+  // Lanes where the estimates are safe: vh = 0 or normal, FLT_MIN <= d <= 2^100,
+  // |m| <= 2^100 (false for NaN anywhere).
+  static FG_ADAM_INLINE Mask fast_ok(FV vh, FV d, FV m, FV flt_min, FV big) {
+    const __m512 fmax = _mm512_set1_ps(3.40282347e38f);
+    const Mask v_ok = (_mm512_cmp_ps_mask(vh.x, flt_min.x, _CMP_GE_OQ) &
+                       _mm512_cmp_ps_mask(vh.x, fmax, _CMP_LE_OQ)) |
+                      _mm512_cmp_ps_mask(vh.x, _mm512_setzero_ps(), _CMP_EQ_OQ);
+    const Mask d_ok = _mm512_cmp_ps_mask(d.x, flt_min.x, _CMP_GE_OQ) &
+                      _mm512_cmp_ps_mask(d.x, big.x, _CMP_LE_OQ);
+    const Mask m_ok = _mm512_cmp_ps_mask(_mm512_abs_ps(m.x), big.x, _CMP_LE_OQ);
+    return v_ok & d_ok & m_ok;
+  }
+  static FG_ADAM_INLINE bool all(Mask k) { return k == Mask(0xFFFF); }
+  static FG_ADAM_INLINE FV select(Mask k, FV a, FV b) {
+    return {_mm512_mask_blend_ps(k, b.x, a.x)};
+  }
+};
+#elif defined(FG_ADAM_VEC)
+// The same for AVX2 + FMA (8 lanes). rsqrtps / rcpps have 12-bit estimates: the reciprocal
+// square root gets one Newton step before use, the reciprocal one more than with rcp14.
+struct FV {
+  static constexpr int kWidth = 8;
+  __m256 x;
+  using Mask = __m256;
+  static FG_ADAM_INLINE FV load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static FG_ADAM_INLINE void store(float* p, FV a) { _mm256_storeu_ps(p, a.x); }
+  static FG_ADAM_INLINE FV set1(float a) { return {_mm256_set1_ps(a)}; }
+  static FG_ADAM_INLINE FV neg(FV a) { return {_mm256_xor_ps(a.x, _mm256_set1_ps(-0.0f))}; }
+  static FG_ADAM_INLINE FV sub(FV a, FV b) { return {_mm256_sub_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV mul(FV a, FV b) { return {_mm256_mul_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV max(FV a, FV b) { return {_mm256_max_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV fmadd(FV a, FV b, FV c) { return {_mm256_fmadd_ps(a.x, b.x, c.x)}; }
+  static FG_ADAM_INLINE FV fnmadd(FV a, FV b, FV c) {
+    return {_mm256_fnmadd_ps(a.x, b.x, c.x)};
+  }
+  static FG_ADAM_INLINE FV sqrt(FV a) { return {_mm256_sqrt_ps(a.x)}; }
+  static FG_ADAM_INLINE FV div(FV a, FV b) { return {_mm256_div_ps(a.x, b.x)}; }
+  static FG_ADAM_INLINE FV rcp(FV a) {  // rcpps + one Newton step: about 2^-23
+    const __m256 z = _mm256_rcp_ps(a.x);
+    return {_mm256_fmadd_ps(z, _mm256_fnmadd_ps(a.x, z, _mm256_set1_ps(1.0f)), z)};
+  }
+  static FG_ADAM_INLINE FV rsqrt_refined(FV a, FV half) {  // r·(1.5 - a/2·r²)
+    const __m256 r = _mm256_rsqrt_ps(a.x);
+    const __m256 t = _mm256_mul_ps(_mm256_mul_ps(a.x, half.x), _mm256_mul_ps(r, r));
+    return {_mm256_mul_ps(r, _mm256_sub_ps(_mm256_set1_ps(1.5f), t))};
+  }
+  static FG_ADAM_INLINE FV zero_where_zero(FV s, FV v) {
+    return {_mm256_blendv_ps(s.x, _mm256_setzero_ps(),
+                             _mm256_cmp_ps(v.x, _mm256_setzero_ps(), _CMP_EQ_OQ))};
+  }
+  static FG_ADAM_INLINE Mask fast_ok(FV vh, FV d, FV m, FV flt_min, FV big) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 v_ok = _mm256_or_ps(
+        _mm256_and_ps(_mm256_cmp_ps(vh.x, flt_min.x, _CMP_GE_OQ),
+                      _mm256_cmp_ps(vh.x, _mm256_set1_ps(3.40282347e38f), _CMP_LE_OQ)),
+        _mm256_cmp_ps(vh.x, zero, _CMP_EQ_OQ));
+    const __m256 d_ok = _mm256_and_ps(_mm256_cmp_ps(d.x, flt_min.x, _CMP_GE_OQ),
+                                      _mm256_cmp_ps(d.x, big.x, _CMP_LE_OQ));
+    const __m256 am = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), m.x);
+    const __m256 m_ok = _mm256_cmp_ps(am, big.x, _CMP_LE_OQ);
+    return _mm256_and_ps(_mm256_and_ps(v_ok, d_ok), m_ok);
+  }
+  static FG_ADAM_INLINE bool all(Mask k) { return _mm256_movemask_ps(k) == 0xFF; }
+  static FG_ADAM_INLINE FV select(Mask k, FV a, FV b) { return {_mm256_blendv_ps(b.x, a.x, k)}; }
+};
+#endif
 
 // Calls f(std::true_type{}) or f(std::false_type{}): turns a runtime flag into a constant so
 // each loop below is compiled once per flag value with the branch folded away.
@@ -77,7 +179,7 @@ void for_each_span(const int64_t* sizes, int64_t count, F&& f) {
   int64_t nt = 1;
 #if defined(FG_OPENMP)
   if (total >= kOptimParallelThreshold)
-    nt = std::min<int64_t>(omp_get_max_threads(), total / (kOptimParallelThreshold / 2));
+    nt = std::min<int64_t>(num_threads(), total / (kOptimParallelThreshold / 2));
 #endif
   if (nt <= 1) {
     run(0, 1);
@@ -139,6 +241,122 @@ void adam_span(const T* __restrict g, T* __restrict p, T* __restrict m, T* __res
   }
 }
 
+#if defined(FG_ADAM_VEC)
+// Note [Adam without the divider]
+// float32 Adam spends its arithmetic on one sqrt and one division per element, and both run
+// on the one divide unit (about 1.4 cycles per element with AVX-512): on one core that is
+// about the time the memory system needs to stream the element's 28 bytes, so the step ran at
+// PyTorch's fused speed (0.91x-1.09x) instead of at the memory's. Here (the x86-64-v3 and v4
+// builds, float32 only) sqrt(v) and m / denom come from the hardware reciprocal estimates
+// refined by Newton steps that use only FMAs:
+//   s = v·r + (r/2)·(v - (v·r)²),           r ≈ 1/sqrt(v)  (rsqrt14, or rsqrtps + one step)
+//   q = m·z + z·(m - d·(m·z)),               z ≈ 1/d        (rcp14 + one step)
+// so the update is still p + (-lr/bc1)·m / (sqrt(v̂)·(1/sqrt(bc2)) + eps), eps added to the
+// bias-corrected sqrt(v̂) as in PyTorch; s is within 1 ulp of the correctly rounded sqrt
+// (0.6% of random inputs differ by 1 ulp) and q correctly rounded in all 4M samples tried.
+// Lanes outside the range where the estimates are safe (v̂ denormal, inf or NaN; d = denom
+// below FLT_MIN or above 2^100; |m| above 2^100) take sqrtps / divps instead, lane by lane,
+// so every element's result depends on its own values only (the same bits for any thread
+// split). The tail of a span goes through a zero-padded vector for the same reason.
+// Measured (10M parameters, one thread, A/B in one process on the shared machine): 1.10-1.27x
+// the exact sqrt/div loop without prefetch, 1.24-1.37x with it (Note [Adam prefetch]); at two
+// threads both are bound by memory (0.99-1.08x).
+template <bool kAmsgrad, bool kMaximize>
+FG_ADAM_INLINE void adam_vec(const float* g_, float* p_, float* m_, float* v_, float* vmax_,
+                             const AdamParams<float>& hp, const FV& one, const FV& half,
+                             const FV& flt_min, const FV& big) {
+  // Every load before the first store: the arrays usually share their offset modulo 4 KB
+  // (large allocations are page-aligned), and a load issued behind a store to the same offset
+  // may wait for it (4K aliasing).
+  FV g = FV::load(g_);
+  FV pp = FV::load(p_);
+  const FV m = FV::load(m_);
+  const FV v = FV::load(v_);
+  const FV vmax = kAmsgrad ? FV::load(vmax_) : v;
+  if (kMaximize) g = FV::neg(g);
+  if (hp.weight_decay != 0.0f) {
+    if (hp.decoupled)
+      pp = FV::mul(pp, FV::set1(hp.decay_factor));
+    else
+      g = FV::fmadd(FV::set1(hp.weight_decay), pp, g);
+  }
+  const FV mm = FV::fmadd(FV::set1(hp.one_minus_beta1), FV::sub(g, m), m);
+  const FV vv = FV::fmadd(v, FV::set1(hp.beta2),
+                          FV::mul(FV::mul(FV::set1(hp.one_minus_beta2), g), g));
+  const FV vh = kAmsgrad ? FV::max(vmax, vv) : vv;
+  // s ≈ sqrt(vh); exact 0 for vh = 0 (the estimate of 1/sqrt(0) is inf).
+  const FV r = FV::rsqrt_refined(vh, half);
+  const FV s0 = FV::mul(vh, r);
+  FV s = FV::fmadd(FV::fnmadd(s0, s0, vh), FV::mul(r, half), s0);
+  s = FV::zero_where_zero(s, vh);
+  const FV c = FV::set1(hp.inv_bc2_sqrt);
+  const FV eps = FV::set1(hp.eps);
+  const FV d = FV::fmadd(s, c, eps);
+  FV z = FV::rcp(d);
+  z = FV::fmadd(z, FV::fnmadd(d, z, one), z);
+  const FV q0 = FV::mul(mm, z);
+  FV q = FV::fmadd(FV::fnmadd(d, q0, mm), z, q0);
+  const auto ok = FV::fast_ok(vh, d, mm, flt_min, big);
+  if (!FV::all(ok)) {
+    const FV exact = FV::div(mm, FV::fmadd(FV::sqrt(vh), c, eps));
+    q = FV::select(ok, q, exact);
+  }
+  FV::store(m_, mm);
+  FV::store(v_, vv);
+  if (kAmsgrad) FV::store(vmax_, vh);
+  FV::store(p_, FV::fmadd(FV::set1(hp.neg_step_size), q, pp));
+}
+
+// Note [Adam prefetch]
+// Four streams read and three written per element: besides the hardware prefetchers, each
+// read stream is prefetched 1 KB ahead (one cache line per 16 elements), which added about
+// 10% on one thread at 10M parameters (Note [Adam without the divider]); 4 KB ahead measured
+// the same, non-temporal stores 30-45% slower.
+constexpr int64_t kAdamPrefetch = 256;
+
+template <bool kAmsgrad, bool kMaximize>
+void adam_span_vec(const float* __restrict g, float* __restrict p, float* __restrict m,
+                   float* __restrict v, float* __restrict vmax, int64_t n,
+                   AdamParams<float> hp) {
+  constexpr int W = FV::kWidth;
+  const FV one = FV::set1(1.0f), half = FV::set1(0.5f);
+  const FV flt_min = FV::set1(1.17549435e-38f), big = FV::set1(1.2676506e30f);  // 2^100
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    // Software prefetch kAdamPrefetch elements ahead: one cache line per stream every 16
+    // elements, within the span.
+    if (j % 16 == 0 && j + kAdamPrefetch < n) {
+      _mm_prefetch(reinterpret_cast<const char*>(g + j + kAdamPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + j + kAdamPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(m + j + kAdamPrefetch), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(v + j + kAdamPrefetch), _MM_HINT_T0);
+      if (kAmsgrad)
+        _mm_prefetch(reinterpret_cast<const char*>(vmax + j + kAdamPrefetch), _MM_HINT_T0);
+    }
+    adam_vec<kAmsgrad, kMaximize>(g + j, p + j, m + j, v + j, kAmsgrad ? vmax + j : nullptr,
+                                  hp, one, half, flt_min, big);
+  }
+  if (j < n) {
+    float tg[W] = {}, tp[W] = {}, tm[W] = {}, tv[W] = {}, tx[W] = {};
+    const int64_t k = n - j;
+    for (int64_t i = 0; i < k; ++i) {
+      tg[i] = g[j + i];
+      tp[i] = p[j + i];
+      tm[i] = m[j + i];
+      tv[i] = v[j + i];
+      if (kAmsgrad) tx[i] = vmax[j + i];
+    }
+    adam_vec<kAmsgrad, kMaximize>(tg, tp, tm, tv, tx, hp, one, half, flt_min, big);
+    for (int64_t i = 0; i < k; ++i) {
+      p[j + i] = tp[i];
+      m[j + i] = tm[i];
+      v[j + i] = tv[i];
+      if (kAmsgrad) vmax[j + i] = tx[i];
+    }
+  }
+}
+#endif
+
 template <class T>
 void adam_step(const T* const* grads, T* const* params, T* const* exp_avgs,
                T* const* exp_avg_sqs, T* const* max_exp_avg_sqs, const int64_t* sizes,
@@ -150,6 +368,13 @@ void adam_step(const T* const* grads, T* const* params, T* const* exp_avgs,
     T* vmax = amsgrad ? max_exp_avg_sqs[i] + lo : nullptr;
     with_flag(amsgrad, [&](auto kAms) {
       with_flag(maximize, [&](auto kMax) {
+#if defined(FG_ADAM_VEC)
+        if constexpr (std::is_same_v<T, float>) {
+          adam_span_vec<kAms, kMax>(grads[i] + lo, params[i] + lo, exp_avgs[i] + lo,
+                                    exp_avg_sqs[i] + lo, vmax, hi - lo, hp);
+          return;
+        }
+#endif
         adam_span<T, kAms, kMax>(grads[i] + lo, params[i] + lo, exp_avgs[i] + lo,
                                  exp_avg_sqs[i] + lo, vmax, hi - lo, hp);
       });
@@ -239,7 +464,7 @@ double grad_norm(const T* const* grads, const int64_t* sizes, int64_t count,
   };
   std::vector<Part> parts;
 #if defined(FG_OPENMP)
-  const int slots = omp_get_max_threads() + static_cast<int>(count) + 1;
+  const int slots = std::max(omp_get_max_threads(), num_threads()) + static_cast<int>(count) + 1;
 #else
   const int slots = static_cast<int>(count) + 1;
 #endif

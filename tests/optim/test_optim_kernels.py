@@ -272,3 +272,73 @@ def test_kernel_scale_and_clamp():
     np.testing.assert_array_equal(a[0], ref[0] * 0.5)
     _C.clamp_([a[1]], -3.0, 2.5)
     assert a[1].min() == -3.0 and a[1].max() == 2.5
+
+
+def _adam_f32_case(rng, n):
+    """float32 Adam state over a wide range of magnitudes, with the values the vector path of
+    csrc/cpu/optim_impl.h (Note [Adam without the divider]) must send to sqrt / divide:
+    v = 0, denormal v, v = inf, NaN and inf gradients, |m| near FLT_MAX."""
+    g = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(np.float32)
+    m = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(np.float32)
+    v = (rng.random(n) * 10.0 ** rng.integers(-30, 20, n)).astype(np.float32)
+    g[0::97], m[0::97], v[0::97] = 0, 0, 0
+    g[1::97], v[1::97] = 0, 1e-41  # denormal second moment
+    v[2::389] = np.inf
+    g[3::389] = np.nan
+    g[4::389] = -np.inf
+    m[5::389], v[5::389] = -3e38, 1.0
+    return g, m, v
+
+
+@pytest.mark.parametrize("eps", [1e-8, 0.0], ids=["eps", "eps0"])
+@pytest.mark.parametrize("step", [1.0, 30.0], ids=["t1", "t30"])
+def test_kernel_adam_f32_matches_float64_formula(step, eps):
+    # The param starts at 0, so it receives the update alone; it is compared with PyTorch's
+    # formula evaluated in float64 on the kernel's own new m and v: the sqrt and the quotient
+    # must be within a few ulp of the correctly rounded ones (an unrefined hardware estimate is
+    # off by about 1e-4), and special values must come out as IEEE arithmetic gives them.
+    rng = np.random.default_rng(7)
+    n = 20_011
+    g, m, v = _adam_f32_case(rng, n)
+    p = np.zeros(n, np.float32)
+    m1, v1 = m.copy(), v.copy()
+    lr, beta1, beta2 = 1e-3, 0.9, 0.999
+    _C.adam_step([p], [g], [m1], [v1], None, [step], lr, beta1, beta2, eps, 0.0, False, False,
+                 False)
+    g64, m64, v64 = (a.astype(np.float64) for a in (g, m, v))
+    with np.errstate(all="ignore"):
+        ref_m = m64 + (1 - beta1) * (g64 - m64)
+        ref_v = beta2 * v64 + (1 - beta2) * g64 * g64
+        denom = np.sqrt(v1.astype(np.float64)) / np.sqrt(1 - beta2**step) + eps
+        ref_p = -(lr / (1 - beta1**step)) * (m1.astype(np.float64) / denom)
+        ref_p32 = ref_p.astype(np.float32)
+    for name, got, ref in (("m", m1, ref_m), ("v", v1, ref_v), ("p", p, ref_p32)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=name)
+    ok = np.isfinite(ref_p32)
+    np.testing.assert_allclose(p[ok], ref_p[ok], rtol=1e-6, atol=1e-44)
+    ok = np.isfinite(ref_v)
+    np.testing.assert_allclose(v1[ok], ref_v[ok], rtol=1e-6, atol=1e-44)
+    ok = np.isfinite(ref_m)  # m's two terms may cancel: the error scales with the terms
+    assert np.all(np.abs(m1[ok] - ref_m[ok]) <= 1e-6 * (np.abs(m64) + np.abs(g64))[ok] + 1e-44)
+
+
+def test_kernel_adam_f32_same_bits_for_any_thread_count():
+    # Spans start wherever the thread split puts them; each element's result must depend on
+    # its own values only (vector lanes, padded tails and special-value lanes alike).
+    rng = np.random.default_rng(8)
+    g, m, v = _adam_f32_case(rng, 100_003)
+    outs = []
+    old = fg.get_num_threads()
+    try:
+        for nt in (1, 2, 3):
+            fg.set_num_threads(nt)
+            p, m1, v1, x1 = np.zeros_like(g), m.copy(), v.copy(), v.copy()
+            _C.adam_step([p], [g], [m1], [v1], [x1], [4.0], 1e-3, 0.9, 0.999, 1e-8, 0.0, True,
+                         False, False)
+            outs.append((p, m1, v1, x1))
+    finally:
+        fg.set_num_threads(old)
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            np.testing.assert_array_equal(a, b)
