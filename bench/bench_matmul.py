@@ -154,10 +154,14 @@ def main() -> None:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", str(t)]
         if args.quick:
             cmd.append("--quick")
+        load_before = os.getloadavg()[0]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         rows = json.loads(out.strip().splitlines()[-1])
         all_rows += rows
-        print(f"== {t} thread{'s' if t > 1 else ''} " + "=" * 88)
+        # The 1-minute load average around the run: above the core count, figures (2-thread
+        # ones above all) say more about the other processes than about the GEMM.
+        print(f"== {t} thread{'s' if t > 1 else ''} (load average {load_before:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores) " + "=" * 40)
         print(f"{'group':8} {'shape':34} {'fusegrad':>9} {'numpy':>8} {'torch':>8} "
               f"{'fg/np':>6} {'fg/torch':>8} {'%peak':>6} {'others':>6}")
         for r in rows:

@@ -207,14 +207,18 @@ struct StoreMode {
 // rows ldb apart: NR when packed, B's row stride when read in place), then, on the last KC
 // block, + bias and ReLU. bias_col points at this tile's first column's bias (or nullptr),
 // bias_row at its first row's. c_next: the C tile the caller computes next (or nullptr).
-template <class T>
+// ROWS < MR computes only the first ROWS rows of the (MR-wide) A panel: a short last panel
+// (m = 128 = 10·12 + 8) then costs 8 rows of FMAs, not 12. VECS < NV likewise computes only
+// the first VECS vectors of each B row (the 16-column last panel of n = 784).
+template <class T, int ROWS = Cfg<T>::MR, int VECS = Cfg<T>::NV>
 FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __restrict pb,
                                int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                StoreMode mode, const T* bias_col, const T* bias_row,
                                const T* c_next) {
   using V = typename Vec<T>::v;
   using U = typename Vec<T>::u;
-  constexpr int W = Cfg<T>::W, MR = Cfg<T>::MR, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
+  constexpr int W = Cfg<T>::W, MR = ROWS, NV = VECS, NR = VECS * W;
+  constexpr int kStride = Cfg<T>::MR;  // A panel values per p
   constexpr int kLine = 64 / int(sizeof(T));
   // Pull C toward L1 while the k loop runs, or the store step stalls on its write misses
   // once per tile. A long k loop hides the latency of this tile's own lines; a short one
@@ -245,7 +249,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] += ai * bv[v];
     }
-    pa += MR;
+    pa += kStride;
     pb += ldb;
   }
   // Store step. The order (C_old + tile) + bias, then ReLU, is the unfused path's order
@@ -321,6 +325,32 @@ constexpr int64_t kPanelMinK = 32;
 // 512×784·128 weight gradient ran 6% slower in panel-major order than in row strips.
 constexpr int64_t kPanelMaxRows = 256;
 
+// Rows of the short-panel tile (8 of 12 on AVX-512, 4 of 6 on AVX2, 3 of 4 portable).
+template <class T>
+constexpr int kShortRows = Cfg<T>::MR - Cfg<T>::MR / 3;
+
+// micro_tile with only the rows and B vectors the tile has: a full MR×NR tile, a short last
+// row panel, a one-vector last column panel, or both.
+template <class T>
+FG_GEMM_INLINE void short_tiles(int64_t kc, const T* __restrict pa, const T* __restrict pb,
+                                int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                                StoreMode mode, const T* bias_col, const T* bias_row,
+                                const T* c_next) {
+  using C = Cfg<T>;
+  constexpr int SR = kShortRows<T>;
+  const bool rows_full = mr > SR, one_vec = C::NV > 1 && nr <= C::W;
+  if (rows_full && !one_vec)
+    micro_tile<T>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
+  else if (!rows_full && !one_vec)
+    micro_tile<T, SR>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
+  else if (rows_full)
+    micro_tile<T, C::MR, 1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
+                            c_next);
+  else
+    micro_tile<T, SR, 1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
+                         c_next);
+}
+
 // Whether rows (of m) × all of k take the panel-major order.
 template <class T>
 inline bool panel_major(int64_t rows, int64_t k) {
@@ -375,8 +405,9 @@ void panel_range(const GemmProblem<T>& g, const T* pa, int64_t m0, int64_t m1, i
         const int mr = static_cast<int>(std::min<int64_t>(MR, rows - ir));
         const T* bias_row = (g.bias && g.bias_rows) ? g.bias + m0 + ir : nullptr;
         T* c_tile = c_col + (m0 + ir) * g.c_rs;
-        micro_tile<T>(kc, pa_blk + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr, mode,
-                      bias_col, bias_row, ir + MR < rows ? c_tile + MR * g.c_rs : nullptr);
+        const T* c_next = ir + MR < rows ? c_tile + MR * g.c_rs : nullptr;
+        short_tiles(kc, pa_blk + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr, mode,
+                    bias_col, bias_row, c_next);
       }
     }
   }
@@ -420,8 +451,8 @@ void row_range(const GemmProblem<T>& g, const T* pb, int64_t m0, int64_t m1) {
         const int nr = static_cast<int>(std::min<int64_t>(NR, g.n - jr));
         const T* bias_col = (g.bias && !g.bias_rows) ? g.bias + jr : nullptr;
         T* c_tile = c_row + jr * g.c_cs;
-        micro_tile<T>(kc, pa + ir * kc, pb_blk + jr * kc, NR, c_tile, g.c_rs, g.c_cs, mr, nr,
-                      mode, bias_col, bias_row, jr + NR < g.n ? c_tile + NR * g.c_cs : nullptr);
+        short_tiles(kc, pa + ir * kc, pb_blk + jr * kc, NR, c_tile, g.c_rs, g.c_cs, mr, nr,
+                    mode, bias_col, bias_row, jr + NR < g.n ? c_tile + NR * g.c_cs : nullptr);
       }
     }
   }
