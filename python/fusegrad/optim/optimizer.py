@@ -143,21 +143,23 @@ class Optimizer:
         """(param, contiguous grad array, state) for the group's params whose grad is not
         None, creating state on first use. A parameter whose grad is None is skipped."""
         out = []
+        state_of = self.state
         for p in group["params"]:
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            g = p.grad._data
-            if g.dtype != p._data.dtype:
-                raise TypeError(f"grad of dtype {g.dtype} for a parameter of dtype "
-                                f"{p._data.dtype}")
-            if tuple(g.shape) != tuple(p.shape):
+            g = grad._data
+            x = p._data
+            if g.dtype != x.dtype:
+                raise TypeError(f"grad of dtype {g.dtype} for a parameter of dtype {x.dtype}")
+            if g.shape != x.shape:
                 raise ValueError(f"grad has shape {tuple(g.shape)} but its parameter has "
-                                 f"shape {tuple(p.shape)}")
+                                 f"shape {tuple(x.shape)}")
             if not g.flags.c_contiguous:
                 g = p.backend.xp.ascontiguousarray(g)
-            state = self.state.get(p)
+            state = state_of.get(p)
             if state is None:
-                state = self.state[p] = {}
+                state = state_of[p] = {}
                 self._init_state(p, state, group)
             out.append((p, g, state))
         return out
