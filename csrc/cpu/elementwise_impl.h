@@ -113,6 +113,13 @@ void run_layout(const Layout<N>& L, F&& f) {
   parallel_for(L.size, 1, [&](int64_t lo, int64_t hi) { for_each_run(L, lo, hi, f); });
 }
 
+// Ops whose unit-stride loops start with math::hd_vpow_run (Note [AVX-512 float pow]; it does
+// nothing where it has no kernel): Pow and PowScalarAs<kGeneral> set kVpowRun.
+template <class Op, class = void>
+struct HasVpowRun : std::false_type {};
+template <class Op>
+struct HasVpowRun<Op, std::void_t<decltype(Op::kVpowRun)>> : std::bool_constant<Op::kVpowRun> {};
+
 // ---- binary backward inner loops --------------------------------------------------------
 // KA / KB: 1 = unit stride, 0 = broadcast scalar. y and gy have unit stride here.
 template <class Op, class T, int KA, int KB>
@@ -147,7 +154,9 @@ void unary_forward_loops(const T* x, T* y, int ndim, const int64_t* shape,
     const T* __restrict xp = x + off[0];
     T* __restrict yp = y + o;
     if (sx == 1) {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(xp[i], a, b);
+      int64_t i = 0;
+      if constexpr (HasVpowRun<Op>::value) i = math::hd_vpow_run(xp, &a, 0, yp, n);
+      for (; i < n; ++i) yp[i] = Op::forward(xp[i], a, b);
     } else {
       for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(xp[i * sx], a, b);
     }
@@ -183,6 +192,7 @@ void unary_backward_loops(const T* x, const T* y, const T* gy, T* gx, int ndim,
 // x^0.5 as sqrt, ... and any other exponent as the vectorised hd_vpow.
 template <int K>
 struct PowScalarAs {
+  static constexpr bool kVpowRun = K == math::PowScalar::kGeneral;
   template <class T>
   static FG_HDI T forward(T x, T a, T /*b*/) {
     return math::PowScalar::apply<K>(x, a);
@@ -248,10 +258,14 @@ void binary_forward(const T* a, const T* b, T* y, int ndim, const int64_t* shape
     const T* __restrict bp = b + off[1];
     T* __restrict yp = y + o;
     if (sa == 1 && sb == 1) {
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(ap[i], bp[i]);
+      int64_t i = 0;
+      if constexpr (HasVpowRun<Op>::value) i = math::hd_vpow_run(ap, bp, 1, yp, n);
+      for (; i < n; ++i) yp[i] = Op::forward(ap[i], bp[i]);
     } else if (sa == 1 && sb == 0) {
       const T bv = bp[0];
-      for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(ap[i], bv);
+      int64_t i = 0;
+      if constexpr (HasVpowRun<Op>::value) i = math::hd_vpow_run(ap, bp, 0, yp, n);
+      for (; i < n; ++i) yp[i] = Op::forward(ap[i], bv);
     } else if (sa == 0 && sb == 1) {
       const T av = ap[0];
       for (int64_t i = 0; i < n; ++i) yp[i] = Op::forward(av, bp[i]);

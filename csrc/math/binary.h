@@ -91,6 +91,7 @@ struct Div {
 // a^b is hd_vpow and ln a hd_vlog: both vectorise on the CPU (see Note [vectorised pow]).
 struct Pow {
   static constexpr bool kUsesY = true;
+  static constexpr bool kVpowRun = true;  // CPU forward loops: hd_vpow_run (math/pow.h)
   template <class T>
   static FG_HDI T forward(T a, T b) {
     return hd_vpow(a, b);
