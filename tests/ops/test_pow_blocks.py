@@ -1,7 +1,6 @@
 """float32 pow through the AVX-512 block kernel (csrc/math/pow.h, Note [AVX-512 float pow]):
-runs long enough for the cache-bypassing stores (kVpowStreamMin elements), outputs that start
-off a 64-byte boundary (a masked head block), lengths that leave a masked tail, and special
-values placed in head, middle and tail blocks. Every element must be its own result wherever
+long runs split over threads, outputs that start off a 64-byte boundary, lengths that leave a
+masked tail block, and special values (scalar lanes) placed in first, middle and last blocks. Every element must be its own result wherever
 it sits: the same value computed alone (a short run) and within a long run agree exactly."""
 
 from __future__ import annotations
