@@ -353,13 +353,14 @@ FG_HDI __m512d vpow_abs_pd(__m512d ax, __m512d y) {
 
 namespace detail {
 
-// out[0, 16) = x^y for the lanes of m (loads and stores only those; y: 16 values, or 1 when
-// ys = 0). kStream: out is 64-byte aligned, m full, the store bypasses the caches.
+// out[0, 16) = x^y for the lanes of m (loads and stores only those; y: 16 values, or y0 = y[0]
+// when ys = 0, read once by the caller: out might alias y for all the compiler knows).
 template <bool kStream>
-FG_HDI void vpow_block(const float* x, const float* y, int64_t ys, float* out, __mmask16 m) {
+FG_HDI void vpow_block(const float* x, const float* y, int64_t ys, float y0, float* out,
+                       __mmask16 m) {
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512 xv = _mm512_maskz_loadu_ps(m, x);
-  const __m512 yv = ys ? _mm512_maskz_loadu_ps(m, y) : _mm512_set1_ps(y[0]);
+  const __m512 yv = ys ? _mm512_maskz_loadu_ps(m, y) : _mm512_set1_ps(y0);
   const __m512i axb = _mm512_and_si512(_mm512_castps_si512(xv), abs_mask);
   const __m512i ayb = _mm512_and_si512(_mm512_castps_si512(yv), abs_mask);
   // |x| = 0, inf, nan (|x| - 1 wraps for 0) or y inf, nan: hd_vpow's special cases.
@@ -398,7 +399,7 @@ FG_HDI void vpow_block(const float* x, const float* y, int64_t ys, float* out, _
   }
   _mm512_mask_storeu_ps(out, m, res);
   for (int j = 0; j < 16; ++j)
-    if (special >> j & 1) out[j] = hd_vpow(x[j], y[j * ys]);
+    if (special >> j & 1) out[j] = hd_vpow(x[j], ys ? y[j] : y0);
 }
 
 }  // namespace detail
@@ -406,10 +407,12 @@ FG_HDI void vpow_block(const float* x, const float* y, int64_t ys, float* out, _
 // Whole blocks, then a masked tail block: every element gets the same arithmetic wherever it
 // sits. (Cache-bypassing stores for long runs were tried: 4M floats ran ~1.35x slower.)
 FG_HDI int64_t hd_vpow_run(const float* x, const float* y, int64_t ys, float* out, int64_t n) {
+  const float y0 = y[0];
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) detail::vpow_block<false>(x + i, y + i * ys, ys, out + i, 0xffff);
+  for (; i + 16 <= n; i += 16)
+    detail::vpow_block<false>(x + i, y + i * ys, ys, y0, out + i, 0xffff);
   if (i < n)
-    detail::vpow_block<false>(x + i, y + i * ys, ys, out + i,
+    detail::vpow_block<false>(x + i, y + i * ys, ys, y0, out + i,
                               static_cast<__mmask16>((1u << (n - i)) - 1));
   return n;
 }
