@@ -13,6 +13,7 @@ void bind_optim(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_random(py::module_& m);
+void bind_graph(py::module_& m);
 }  // namespace fg::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -20,7 +21,8 @@ PYBIND11_MODULE(_C, m) {
       "fusegrad CPU kernels. Families: runtime (threads), elementwise (<op>_forward / "
       "<op>_backward from the X-lists in csrc/math), reduce, matmul (GEMM + fused Linear), "
       "optim (<algo>_step over a whole parameter group), norm (batch_norm_*), loss "
-      "(softmax_cross_entropy_*), random (dropout masks).";
+      "(softmax_cross_entropy_*), random (dropout masks), graph (graph_sweep: the native loop of "
+      "autograd's reverse sweep).";
   fg::bind::bind_runtime(m);
   fg::bind::bind_elementwise(m);
   fg::bind::bind_reduce(m);
@@ -29,4 +31,5 @@ PYBIND11_MODULE(_C, m) {
   fg::bind::bind_norm(m);
   fg::bind::bind_loss(m);
   fg::bind::bind_random(m);
+  fg::bind::bind_graph(m);
 }

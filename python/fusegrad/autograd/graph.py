@@ -8,6 +8,12 @@ topological order (PyTorch's engine uses the same fact). ``run_backward`` keeps 
 that have received a gradient in a heap keyed by ``-_seq``: no recursion and no separate
 sorting pass, so a 10,000-op chain costs what ten 1,000-op chains cost. Each edge's gradient
 is summed back to its input's shape in one place (``sum_to_shape`` below).
+
+``run_backward`` runs the sweep's loop natively (``_C.graph_sweep``, csrc/bindings/graph.cpp):
+on small tensors the bookkeeping, not the kernels, is most of a backward pass. The native
+loop does exactly what ``run_backward_reference`` below does, on the same objects, and calls
+back into this module for the policy parts (``_deliver_leaf``, ``_capture``,
+``_fill_missing``); tests run both on the same graphs and compare every gradient.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import itertools
 from heapq import heappop, heappush
 from typing import Any, Sequence
 
+from fusegrad._ext import _C
 from fusegrad.autograd import grad_mode
 
 # Creation numbers of graph nodes (see the module docstring).
@@ -44,7 +51,35 @@ def run_backward(
     Without ``capture``, gradients accumulate into ``.grad`` of leaf Tensors that require
     grad. With ``capture`` (a list of Tensors), nothing is written to ``.grad``; the summed
     gradient reaching each captured Tensor is returned instead (None where none arrives).
+    The loop is native (``_C.graph_sweep``); ``run_backward_reference`` is the same in Python.
     """
+    cap_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else None
+    captured: list = [None] * len(capture) if capture is not None else []
+    delivered: set = {id(g) for g in root_grads}  # see run_backward_reference
+
+    def deliver(t: Any, g: Any, backend: Any) -> None:
+        _deliver_leaf(t, g, backend, delivered, cap_ids, captured)
+
+    def on_node(node: Any, grads: tuple) -> None:
+        _capture(node, grads, capture, cap_ids, captured)  # type: ignore[arg-type]
+
+    hooks = (deliver, None if capture is None else on_node, _fill_missing, _FREED_MSG)
+    prev = grad_mode._enabled[0]
+    grad_mode._enabled[0] = False
+    try:
+        _C.graph_sweep(roots, root_grads, bool(retain_graph), hooks)
+    finally:
+        grad_mode._enabled[0] = prev
+    return captured if capture is not None else None
+
+
+def run_backward_reference(
+    roots: Sequence[Any],
+    root_grads: Sequence[Any],
+    retain_graph: bool = False,
+    capture: Sequence[Any] | None = None,
+) -> list | None:
+    """``run_backward`` written in Python: the rules the native loop follows, step by step."""
     # Gradient slots: a single-output node -> its gradient (an array), a multi-output node ->
     # a list of per-output gradients (arrays or None). A node enters the heap when its slot
     # is created.
@@ -81,9 +116,7 @@ def run_backward(
                 if cap_ids is not None:
                     _capture(node, grads, capture, cap_ids, captured)
                 if any(g is None for g in grads):
-                    xp = node.backend.xp
-                    grads = [xp.zeros(node.out_shapes[i], node.out_dtypes[i]) if g is None
-                             else g for i, g in enumerate(grads)]
+                    grads = _fill_missing(node, grads)
                 in_grads = node.backward(node, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -113,6 +146,13 @@ def run_backward(
     finally:
         grad_mode._enabled[0] = prev
     return captured if capture is not None else None
+
+
+def _fill_missing(node: Any, grads: list) -> list:
+    """A multi-output node's gradients with zeros for the outputs that received none."""
+    xp = node.backend.xp
+    return [xp.zeros(node.out_shapes[i], node.out_dtypes[i]) if g is None else g
+            for i, g in enumerate(grads)]
 
 
 def _add_to_slot(slots: dict, heap: list, node: Any, i: int, g: Any, backend: Any) -> None:
