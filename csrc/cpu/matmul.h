@@ -13,6 +13,9 @@
 // instead: A packed once for all of k, then each NR-wide panel of B packed into an L1 buffer
 // just before every MR panel of A runs over it, so B is read once and no packed copy of it
 // is written out whole (cpu/matmul_kernel.h, panel_range).
+// Products with k <= 16 and row-major B and C (dY·W of a 10-class layer) skip packing: each
+// small tile of C is computed straight from A and B over a compile-time k and stored along
+// C's rows (such products are bound by writing C; cpu/matmul_kernel.h, direct_rows).
 // The store step of the last KC block applies the epilogue (bias, ReLU), so a Linear layer
 // costs no extra pass over its output. Packing reads A and B through (row, col) strides, so
 // every transpose/slice view is consumed without a copy (fast paths when a stride is 1).

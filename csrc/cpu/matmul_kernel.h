@@ -118,26 +118,31 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* __res
     const int mr = static_cast<int>(std::min<int64_t>(MR, mc - i0));
     const T* s = a + i0 * rs;
     if (mr == MR && cs == 1) {
-      // Row-major A: MR row streams, written interleaved.
+      // Row-major A: MR row streams, written interleaved. Groups of W rows: W values of each
+      // row, transposed in registers, so vector pp holds column p + pp of the group's rows.
       const T* rows[MR];
       for (int i = 0; i < MR; ++i) rows[i] = s + i * rs;
-      int64_t p = 0;
-      if constexpr (MR <= W) {
-        // W values of each row, transposed in registers: vector pp holds column p + pp in
-        // lanes 0..MR-1. Full-width stores in increasing pp overlap the next column's slots,
-        // which the next store (or the scalar tail) rewrites; the buffer has W spare elements
-        // for the last one (PackBuffer's padding).
-        for (; p + W <= kc; p += W) {
+      const int64_t kv = kc / W * W;
+      // The last group may be short (MR = 24, W = 16: 8 rows). Its full-width stores run past
+      // its slots into the next column's first rows, which the full groups, packed after it,
+      // rewrite (as do the scalar tail and the next panel; the very last store ends inside
+      // PackBuffer's W spare elements). Hence groups from the last to the first.
+      constexpr int kGroups = (MR + W - 1) / W;
+#pragma GCC unroll 4
+      for (int grp = kGroups - 1; grp >= 0; --grp) {
+        const int g0 = grp * W;
+        for (int64_t p = 0; p < kv; p += W) {
           V r[W];
 #pragma GCC unroll 16
-          for (int i = 0; i < W; ++i) r[i] = *reinterpret_cast<const U*>(rows[i < MR ? i : 0] + p);
+          for (int i = 0; i < W; ++i)
+            r[i] = *reinterpret_cast<const U*>(rows[g0 + i < MR ? g0 + i : g0] + p);
           transpose_stage<V, W, W / 2>(r);
 #pragma GCC unroll 16
-          for (int pp = 0; pp < W; ++pp) *reinterpret_cast<U*>(dst + (p + pp) * MR) = r[pp];
+          for (int pp = 0; pp < W; ++pp) *reinterpret_cast<U*>(dst + (p + pp) * MR + g0) = r[pp];
         }
       }
-      for (; p < kc; ++p) {
-#pragma GCC unroll 16
+      for (int64_t p = kv; p < kc; ++p) {
+#pragma GCC unroll 32
         for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
       }
     } else if (mr == MR && rs == 1) {
@@ -160,17 +165,28 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* __res
   using V = typename Vec<T>::v;
   using U = typename Vec<T>::u;
   constexpr int W = Cfg<T>::W, NV = Cfg<T>::NV, NR = Cfg<T>::NR;
-  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
-    const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j0));
-    const T* s = b + j0 * cs;
-    if (nr == NR && cs == 1) {
-      for (int64_t p = 0; p < kc; ++p) {
+  int64_t j0 = 0;
+  if (cs == 1) {
+    // Row-major B: the full panels row by row, so B is read in its own order (one stream per
+    // row, not kc rows a page apart per panel: 1024² spent 7% of its time here, not 3%).
+    const int64_t full = nc / NR;
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + p * rs;
+      T* d = dst + p * NR;
+      for (int64_t jp = 0; jp < full; ++jp) {
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v)
-          *reinterpret_cast<V*>(dst + p * NR + v * W) =
-              *reinterpret_cast<const U*>(s + p * rs + v * W);
+          *reinterpret_cast<V*>(d + jp * NR * kc + v * W) =
+              *reinterpret_cast<const U*>(src + jp * NR + v * W);
       }
-    } else if (nr == NR && rs == 1) {
+    }
+    j0 = full * NR;
+    dst += full * NR * kc;
+  }
+  for (; j0 < nc; j0 += NR, dst += NR * kc) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j0));
+    const T* s = b + j0 * cs;
+    if (nr == NR && rs == 1) {
       // Bᵀ row-major (the W of X·Wᵀ): read W rows of W values, transpose in registers.
       int64_t p = 0;
       for (; p + W <= kc; p += W) {
@@ -228,14 +244,14 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
       for (int i = 0; i < mr; ++i)
         for (int j = 0; j < nr; j += kLine) __builtin_prefetch(c + i * c_rs + j, 1, 3);
     } else if (c_next) {
-#pragma GCC unroll 16
+#pragma GCC unroll 32
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
         for (int j = 0; j < NR; j += kLine) __builtin_prefetch(c_next + i * c_rs + j, 1, 3);
     }
   }
   V acc[MR][NV];
-#pragma GCC unroll 16
+#pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
@@ -243,7 +259,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
     V bv[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const U*>(pb + v * W);
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const T ai = pa[i];
 #pragma GCC unroll 8
@@ -257,7 +273,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
   const bool epilogue = mode.last && (bias_col || bias_row || mode.relu);
   if (nr == NR && c_cs == 1 && !mode.accumulate && !epilogue) {
     // Plain store (the first and only KC block of a product without epilogue).
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       if (i >= mr) break;
 #pragma GCC unroll 8
@@ -266,7 +282,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
     return;
   }
   if (nr == NR && c_cs == 1) {
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       if (i >= mr) break;
 #pragma GCC unroll 8
@@ -285,7 +301,7 @@ FG_GEMM_INLINE void micro_tile(int64_t kc, const T* __restrict pa, const T* __re
     return;
   }
   alignas(64) T tile[MR * NR];
-#pragma GCC unroll 16
+#pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(tile + i * NR + v * W) = acc[i][v];
@@ -325,30 +341,42 @@ constexpr int64_t kPanelMinK = 32;
 // 512×784·128 weight gradient ran 6% slower in panel-major order than in row strips.
 constexpr int64_t kPanelMaxRows = 256;
 
-// Rows of the short-panel tile (8 of 12 on AVX-512, 4 of 6 on AVX2, 3 of 4 portable).
+// Rows of the short-panel tiles: a last row panel of at most MR/3 or 2·MR/3 rows runs a tile of
+// that height (AVX-512 float32: 8 or 16 of 24; m = 128 = 5·24 + 8), not a full MR one.
 template <class T>
-constexpr int kShortRows = Cfg<T>::MR - Cfg<T>::MR / 3;
+constexpr int kShortRows1 = Cfg<T>::MR / 3;
+template <class T>
+constexpr int kShortRows2 = Cfg<T>::MR - Cfg<T>::MR / 3;
+
+template <class T, int ROWS>
+FG_GEMM_INLINE void vec_tiles(int64_t kc, const T* __restrict pa, const T* __restrict pb,
+                              int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                              StoreMode mode, const T* bias_col, const T* bias_row,
+                              const T* c_next) {
+  using C = Cfg<T>;
+  if (C::NV > 1 && nr <= C::W)
+    micro_tile<T, ROWS, 1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
+                           c_next);
+  else
+    micro_tile<T, ROWS>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
+                        c_next);
+}
 
 // micro_tile with only the rows and B vectors the tile has: a full MR×NR tile, a short last
-// row panel, a one-vector last column panel, or both.
+// row panel, a one-vector last column panel (n = 784 = 24·32 + 16 with NR = 32), or both.
 template <class T>
 FG_GEMM_INLINE void short_tiles(int64_t kc, const T* __restrict pa, const T* __restrict pb,
                                 int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                 StoreMode mode, const T* bias_col, const T* bias_row,
                                 const T* c_next) {
-  using C = Cfg<T>;
-  constexpr int SR = kShortRows<T>;
-  const bool rows_full = mr > SR, one_vec = C::NV > 1 && nr <= C::W;
-  if (rows_full && !one_vec)
-    micro_tile<T>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
-  else if (!rows_full && !one_vec)
-    micro_tile<T, SR>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
-  else if (rows_full)
-    micro_tile<T, C::MR, 1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
-                            c_next);
+  constexpr int R1 = kShortRows1<T>, R2 = kShortRows2<T>;
+  if (mr > R2)
+    vec_tiles<T, Cfg<T>::MR>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
+                             c_next);
+  else if (R1 < 2 || mr > R1)
+    vec_tiles<T, R2>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
   else
-    micro_tile<T, SR, 1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
-                         c_next);
+    vec_tiles<T, R1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
 }
 
 // Whether rows (of m) × all of k take the panel-major order.
@@ -502,8 +530,8 @@ void gemm_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int
               pack_b(b_blk + jr, g.b_rs, g.b_cs, kc, nr, pb);
               b_panel = pb;
             }
-            micro_tile<T>(kc, pa + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr,
-                          mode, bias_col, bias_row, jr + NR < nc ? c_tile + NR * g.c_cs : nullptr);
+            short_tiles(kc, pa + ir * kc, b_panel, ldb, c_tile, g.c_rs, g.c_cs, mr, nr, mode,
+                        bias_col, bias_row, jr + NR < nc ? c_tile + NR * g.c_cs : nullptr);
           }
         }
       }
@@ -578,6 +606,92 @@ void dot_block(const GemmProblem<T>& g, int64_t m0, int64_t m1, int64_t n0, int6
   }
 }
 
+// ---- direct path for a short k with row-major B and C ----------------------------------
+// C = A·B with k <= kDirectMaxK (the input gradient dY·W of a 10-class layer, k = 10): a
+// product this thin is bound by writing C, not by FMAs, and packing only adds passes. Each
+// DR×DV-vector tile of C is computed straight from A (scalar broadcasts, any strides) and B
+// rows (vector loads), over a k fixed at compile time (fully unrolled: a runtime-k loop ran
+// 12% slower), and stored along C's rows, DV vectors (a few whole lines) per row. The sums run
+// in the micro-kernel's order (0 + a0·b0 + a1·b1 + ..., contracted the same way), so results
+// equal the packed path's bit for bit. Requires b_cs == 1, c_cs == 1, n >= W.
+constexpr int64_t kDirectMaxK = 16;
+constexpr int kDirectRows = 4;
+constexpr int kDirectVecs = FG_GEMM_VBYTES == 64 ? 4 : 2;  // 16 (or 8) accumulators
+
+template <class T, int R, int DV, int K>
+FG_GEMM_INLINE void direct_tile(const GemmProblem<T>& g, int64_t i0, int64_t j0) {
+  using V = typename Vec<T>::v;
+  using U = typename Vec<T>::u;
+  constexpr int W = Cfg<T>::W;
+  V acc[R][DV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < DV; ++v) acc[r][v] = V{};
+#pragma GCC unroll 16
+  for (int p = 0; p < K; ++p) {
+    V bv[DV];
+#pragma GCC unroll 8
+    for (int v = 0; v < DV; ++v) bv[v] = *reinterpret_cast<const U*>(g.b + p * g.b_rs + j0 + v * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const T ai = g.a[(i0 + r) * g.a_rs + p * g.a_cs];
+#pragma GCC unroll 8
+      for (int v = 0; v < DV; ++v) acc[r][v] += ai * bv[v];
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < DV; ++v) {
+      V x = acc[r][v];
+      if (g.bias && !g.bias_rows) x = x + *reinterpret_cast<const U*>(g.bias + j0 + v * W);
+      if (g.bias && g.bias_rows) x = x + g.bias[i0 + r];
+      if (g.relu) x = x < T(0) ? V{} : x;
+      *reinterpret_cast<U*>(g.c + (i0 + r) * g.c_rs + j0 + v * W) = x;
+    }
+  }
+}
+
+// The last n % W columns, one element at a time, in the same order of operations.
+template <class T, int K>
+FG_GEMM_INLINE void direct_scalar(const GemmProblem<T>& g, int64_t i, int64_t j) {
+  T x = T(0);
+#pragma GCC unroll 16
+  for (int p = 0; p < K; ++p) x += g.a[i * g.a_rs + p * g.a_cs] * g.b[p * g.b_rs + j];
+  if (g.bias) x = x + g.bias[g.bias_rows ? i : j];
+  if (g.relu) x = x < T(0) ? T(0) : x;
+  g.c[i * g.c_rs + j] = x;
+}
+
+template <class T, int R, int K>
+FG_GEMM_INLINE void direct_row_block(const GemmProblem<T>& g, int64_t i0) {
+  constexpr int W = Cfg<T>::W, DV = kDirectVecs;
+  int64_t j0 = 0;
+  for (; j0 + DV * W <= g.n; j0 += DV * W) direct_tile<T, R, DV, K>(g, i0, j0);
+  for (; j0 + W <= g.n; j0 += W) direct_tile<T, R, 1, K>(g, i0, j0);
+  for (; j0 < g.n; ++j0)
+    for (int r = 0; r < R; ++r) direct_scalar<T, K>(g, i0 + r, j0);
+}
+
+template <class T, int K>
+void direct_rows(const GemmProblem<T>& problem, int64_t m0, int64_t m1) {
+  constexpr int R = kDirectRows;
+  // A local copy: C's stores (through may_alias vectors) could otherwise modify the problem's
+  // fields, as far as the compiler knows, which then get reloaded after every store.
+  const GemmProblem<T> g = problem;
+  int64_t i0 = m0;
+  for (; i0 + R <= m1; i0 += R) direct_row_block<T, R, K>(g, i0);
+  for (; i0 < m1; ++i0) direct_row_block<T, 1, K>(g, i0);
+}
+
+template <class T, size_t... K>
+void direct_rows_k(const GemmProblem<T>& g, int64_t m0, int64_t m1, std::index_sequence<K...>) {
+  using F = void (*)(const GemmProblem<T>&, int64_t, int64_t);
+  static constexpr F kTable[] = {&direct_rows<T, int(K) + 1>...};
+  kTable[g.k - 1](g, m0, m1);
+}
+
 // k == 0: C = act(bias), or zeros.
 template <class T>
 void fill_bias(const GemmProblem<T>& g) {
@@ -601,6 +715,26 @@ void run(const GemmProblem<T>& g) {
   using C = Cfg<T>;
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) return fill_bias(g);
+  // n a multiple of W, or wide: the last n % W columns take a scalar loop.
+  if (g.k <= kDirectMaxK && g.b_cs == 1 && g.c_cs == 1 &&
+      (g.n % C::W == 0 || g.n >= 16 * C::W)) {
+    // Threads take equal row ranges (multiples of the tile's rows); nothing is packed.
+    const int64_t blocks = (g.m + kDirectRows - 1) / kDirectRows;
+    const int parts = static_cast<int>(std::min<int64_t>(g.threads, (blocks + 7) / 8));
+    auto part = [&](int t) {
+      const int64_t i0 = std::min(g.m, blocks * t / parts * kDirectRows);
+      const int64_t i1 = std::min(g.m, blocks * (t + 1) / parts * kDirectRows);
+      direct_rows_k(g, i0, i1, std::make_index_sequence<kDirectMaxK>{});
+    };
+    if (parts <= 1) return part(0);
+#if defined(FG_OPENMP)
+#pragma omp parallel num_threads(parts)
+    for (int t = omp_get_thread_num(); t < parts; t += omp_get_num_threads()) part(t);
+#else
+    for (int t = 0; t < parts; ++t) part(t);
+#endif
+    return;
+  }
   if (g.a_cs == 1 && g.b_rs == 1 && std::min(g.m, g.n) <= kDotMaxDim && g.k >= 4 * C::W) {
     // Threads split the long side; nothing is packed, so nothing is duplicated.
     const bool split_m = g.m >= g.n;

@@ -120,6 +120,47 @@ def test_matmul_short_c_block_orders(mnk, lb, threads, dtype, rng):
     np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
 
 
+@pytest.mark.parametrize("m", [1, 7, 8, 9, 16, 17, 23, 24, 25, 47, 49, 128, 241],
+                         ids=lambda m: f"m{m}")
+@pytest.mark.parametrize("k", [33, 300], ids=["k33", "k300"])
+@pytest.mark.parametrize("lb", ["c", "t"], ids=["B", "Bt"])
+def test_matmul_row_panel_heights(m, k, lb, dtype, rng):
+    # Row counts around the register tile's heights (AVX-512 float32: 24 rows, short tiles of
+    # 8 and 16; float64 12, 4 and 8), with row-major A packed in groups of vector-width rows
+    # (a short last group, k not a multiple of the width, two KC blocks at k = 300).
+    n = 83
+    a = operand(rng, (m, k), dtype, "c")
+    b = operand(rng, (k, n), dtype, lb)
+    np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
+
+
+# The direct path for k <= 16 with row-major B: row blocks of 4 and single rows, whole
+# 4-vector and 1-vector column tiles, scalar columns (n = 261 = 16·16 + 5), A in any layout.
+@pytest.mark.parametrize("mnk", [(128, 512, 10), (5, 64, 1), (130, 784, 16), (3, 261, 7),
+                                 (1001, 48, 2), (2003, 256, 16), (128, 512, 17)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("la", ["c", "t", "s"], ids=["A", "At", "Asteps"])
+def test_matmul_short_k_direct(mnk, la, threads, dtype, rng):
+    m, n, k = mnk
+    a = operand(rng, (m, k), dtype, la)
+    b = operand(rng, (k, n), dtype, "c")
+    np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
+
+
+@pytest.mark.parametrize("n_in,n_out", [(10, 512), (16, 261), (3, 48)],
+                         ids=["10-512", "16-261", "3-48"])
+def test_linear_fused_short_k_direct(n_in, n_out, threads, dtype, rng):
+    # Bias and ReLU in the direct path's store step (W given as the transposed view of an
+    # (in, out) array, so B = Wᵀ is row-major): equal to matmul, then add, then relu.
+    x = rng.standard_normal((131, n_in)).astype(dtype)
+    w = rng.standard_normal((n_in, n_out)).astype(dtype).T
+    b = rng.standard_normal(n_out).astype(dtype)
+    y = BE.linear_forward(x, w, b, "relu")
+    np.testing.assert_array_equal(y, np.maximum(BE.matmul(x, w.T) + b, 0))
+    ref = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
+    np.testing.assert_allclose(y, ref, **gemm_tol(dtype, n_in))
+
+
 @pytest.mark.parametrize("n_in,n_out", [(784, 512), (100, 10), (40, 1)],
                          ids=["784-512", "100-10", "40-1"])
 def test_linear_fused_with_transposed_x(n_in, n_out, threads, dtype, rng):
@@ -265,7 +306,8 @@ rng = np.random.default_rng(1)
 errs = {}
 for dt in (np.float32, np.float64):
     for m, n, k in [(1, 1, 1), (37, 45, 70), (200, 10, 300), (300, 260, 520),
-                    (128, 70, 10), (5, 40, 100), (128, 100, 600)]:
+                    (128, 70, 10), (5, 40, 100), (128, 100, 600), (131, 512, 10),
+                    (49, 83, 300)]:
         for a_layout in ("rowmajor", "transposed"):
             if a_layout == "rowmajor":
                 a = rng.standard_normal((m, k)).astype(dt)
