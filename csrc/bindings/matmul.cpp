@@ -44,10 +44,11 @@ void gemm(const py::array& a, const py::array& b, py::array& out, const py::obje
   const int64_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
   check_out_shape(out, {m, n});
   check_out(out, "out");
-  py::array bias;  // NOTE: a default py::array is an empty array, not null: test has_bias
+  // Without a bias, `bias` aliases `a` and is never read (a default py::array would allocate
+  // an empty NumPy array on every call).
   const bool has_bias = !bias_obj.is_none();
+  py::array bias = has_bias ? bias_obj.cast<py::array>() : a;
   if (has_bias) {
-    bias = bias_obj.cast<py::array>();
     check_same_dtype(a, "a", bias, "bias");
     check_ndim(bias, "bias", 1);
     check_contiguous(bias, "bias");
