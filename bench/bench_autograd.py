@@ -1,7 +1,8 @@
 """Autograd overhead: a chain of 10 ops on 1-element tensors, forward + backward, per op.
 
 fusegrad vs PyTorch CPU eager in the same run (issue 2: PyTorch needs about 10 us per op
-here; fusegrad's budget is 4 us). The chain mixes unary and binary ops the way a scalar
+here; fusegrad's budget is 4 us). The run also times a 1-element NumPy add to say how fast
+this host is against the quiet reference figures of shared/BENCHMARKING.md. The chain mixes unary and binary ops the way a scalar
 model does: mul, add, tanh, exp, sub, sigmoid, div, relu, mul, sum.
 
     python bench/bench_autograd.py [--repeat 2000] [--json FILE]
@@ -55,6 +56,28 @@ def time_per_op(step: Callable[[], None], repeat: int, samples: int = 7) -> tupl
     return statistics.median(res), max(res) - min(res)
 
 
+# Quiet-run figures of the machine the issue's budget was set on (shared/BENCHMARKING.md):
+# PyTorch needed 11.7 us per op of this chain and NumPy 0.51 us for a 1-element add.
+REF_TORCH_US = 11.7
+REF_NUMPY_ADD_US = 0.51
+
+
+def numpy_add_us(repeat: int = 20000, samples: int = 7) -> float:
+    """Median microseconds of one NumPy add of two 1-element float32 arrays (host speed)."""
+    import numpy as np
+
+    a = np.ones(1, np.float32)
+    b = np.ones(1, np.float32)
+    add = np.add
+    res = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            add(a, b)
+        res.append((time.perf_counter() - t0) / repeat * 1e6)
+    return statistics.median(res)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2000)
@@ -83,7 +106,19 @@ def main(argv: list[str] | None = None) -> dict:
     if "pytorch" in rows:
         ratio = rows["pytorch"][0] / rows["fusegrad"][0]
         print(f"fusegrad is {ratio:.2f}x PyTorch (higher is faster)")
+    # Host speed: per-op overhead is interpreter-bound and moves with the host's clock and
+    # load, so the run also times a 1-element NumPy add against its reference figure.
+    np_add = numpy_add_us(max(args.repeat * 5, 200))
+    slow = np_add / REF_NUMPY_ADD_US
+    print(f"host speed: NumPy 1-element add {np_add:.2f} us (reference host {REF_NUMPY_ADD_US} us)"
+          f" -> this host is {slow:.2f}x slower; fusegrad at the reference host's speed "
+          f"~{rows['fusegrad'][0] / slow:.2f} us/op", end="")
+    if "pytorch" in rows:
+        print(f" (PyTorch {rows['pytorch'][0]:.1f} us/op here, {REF_TORCH_US} there)")
+    else:
+        print()
     out = {k: {"us_per_op": v[0], "spread": v[1]} for k, v in rows.items()}
+    out["numpy_add_us"] = np_add
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
