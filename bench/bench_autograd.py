@@ -107,16 +107,12 @@ def main(argv: list[str] | None = None) -> dict:
         ratio = rows["pytorch"][0] / rows["fusegrad"][0]
         print(f"fusegrad is {ratio:.2f}x PyTorch (higher is faster)")
     # Host speed: per-op overhead is interpreter-bound and moves with the host's clock and
-    # load, so the run also times a 1-element NumPy add against its reference figure.
+    # load, so the run also times a 1-element NumPy add next to its reference figure.
     np_add = numpy_add_us(max(args.repeat * 5, 200))
-    slow = np_add / REF_NUMPY_ADD_US
-    print(f"host speed: NumPy 1-element add {np_add:.2f} us (reference host {REF_NUMPY_ADD_US} us)"
-          f" -> this host is {slow:.2f}x slower; fusegrad at the reference host's speed "
-          f"~{rows['fusegrad'][0] / slow:.2f} us/op", end="")
+    line = f"host: NumPy 1-element add {np_add:.2f} us here, {REF_NUMPY_ADD_US} us on the reference host"
     if "pytorch" in rows:
-        print(f" (PyTorch {rows['pytorch'][0]:.1f} us/op here, {REF_TORCH_US} there)")
-    else:
-        print()
+        line += f"; PyTorch {rows['pytorch'][0]:.1f} us/op here, {REF_TORCH_US} there"
+    print(line)
     out = {k: {"us_per_op": v[0], "spread": v[1]} for k, v in rows.items()}
     out["numpy_add_us"] = np_add
     if args.json:
