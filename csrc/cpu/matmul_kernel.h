@@ -341,10 +341,13 @@ constexpr int64_t kPanelMinK = 32;
 // 512×784·128 weight gradient ran 6% slower in panel-major order than in row strips.
 constexpr int64_t kPanelMaxRows = 256;
 
-// Rows of the short-panel tiles: a last row panel of at most MR/3 or 2·MR/3 rows runs a tile of
-// that height (AVX-512 float32: 8 or 16 of 24; m = 128 = 5·24 + 8), not a full MR one.
+// Rows of the short-panel tiles: a last row panel of at most MR/3, MR/2 or 2·MR/3 rows runs a
+// tile of that height (AVX-512 float32: 8, 12 or 16 of 24; m = 128 = 5·24 + 8, and the 10 rows
+// of a 10-class layer's weight gradient), not a full MR one.
 template <class T>
 constexpr int kShortRows1 = Cfg<T>::MR / 3;
+template <class T>
+constexpr int kShortRowsHalf = Cfg<T>::MR / 2;
 template <class T>
 constexpr int kShortRows2 = Cfg<T>::MR - Cfg<T>::MR / 3;
 
@@ -369,12 +372,14 @@ FG_GEMM_INLINE void short_tiles(int64_t kc, const T* __restrict pa, const T* __r
                                 int64_t ldb, T* c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                 StoreMode mode, const T* bias_col, const T* bias_row,
                                 const T* c_next) {
-  constexpr int R1 = kShortRows1<T>, R2 = kShortRows2<T>;
+  constexpr int R1 = kShortRows1<T>, RH = kShortRowsHalf<T>, R2 = kShortRows2<T>;
   if (mr > R2)
     vec_tiles<T, Cfg<T>::MR>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row,
                              c_next);
-  else if (R1 < 2 || mr > R1)
+  else if (RH < 2 || mr > RH)
     vec_tiles<T, R2>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
+  else if (R1 < 2 || mr > R1)
+    vec_tiles<T, RH>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
   else
     vec_tiles<T, R1>(kc, pa, pb, ldb, c, c_rs, c_cs, mr, nr, mode, bias_col, bias_row, c_next);
 }

@@ -120,14 +120,15 @@ def test_matmul_short_c_block_orders(mnk, lb, threads, dtype, rng):
     np.testing.assert_allclose(BE.matmul(a, b), ref_matmul(a, b), **gemm_tol(dtype, k))
 
 
-@pytest.mark.parametrize("m", [1, 7, 8, 9, 16, 17, 23, 24, 25, 47, 49, 128, 241],
+@pytest.mark.parametrize("m", [1, 5, 7, 8, 9, 10, 12, 13, 16, 17, 23, 24, 25, 47, 49, 128, 241],
                          ids=lambda m: f"m{m}")
 @pytest.mark.parametrize("k", [33, 300], ids=["k33", "k300"])
 @pytest.mark.parametrize("lb", ["c", "t"], ids=["B", "Bt"])
 def test_matmul_row_panel_heights(m, k, lb, dtype, rng):
-    # Row counts around the register tile's heights (AVX-512 float32: 24 rows, short tiles of
-    # 8 and 16; float64 12, 4 and 8), with row-major A packed in groups of vector-width rows
-    # (a short last group, k not a multiple of the width, two KC blocks at k = 300).
+    # Row counts around the register tile's heights (AVX-512 float32: 24 rows, short tiles
+    # of 8, 12 and 16; float64 12, 4, 6 and 8), with row-major A packed in groups of
+    # vector-width rows (a short last group, k not a multiple of the width, two KC blocks at
+    # k = 300).
     n = 83
     a = operand(rng, (m, k), dtype, "c")
     b = operand(rng, (k, n), dtype, lb)
