@@ -22,6 +22,7 @@
 // backward pass (issue 2's per-op budget): attribute reads and heap steps in C are a fraction
 // of the same steps in the interpreter.
 #include <algorithm>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -117,6 +118,15 @@ bool same_shape(PyObject* g, PyObject* a) {
   return r != 0;
 }
 
+// t._out_idx, checked against the number of outputs of the node that made t.
+long long out_index(PyObject* t, Py_ssize_t n_out) {
+  const long long i = get_ll(t, names().out_idx);
+  if (i < 0 || i >= n_out)
+    throw py::index_error("graph_sweep: a tensor's _out_idx " + std::to_string(i) +
+                          " is outside its node's " + std::to_string(n_out) + " outputs");
+  return i;
+}
+
 class Sweep {
  public:
   Sweep(bool retain, PyObject* deliver, PyObject* on_node, PyObject* fill, PyObject* freed_msg)
@@ -139,9 +149,10 @@ class Sweep {
       const long long n_out = get_ll(node.ptr(), n.n_out);
       s.multi = n_out != 1;
       if (s.multi) {
+        if (n_out < 1) throw py::value_error("graph_sweep: a node with _n_out < 1");
         py::list grads(n_out);
         for (long long i = 0; i < n_out; ++i) grads[i] = py::none();
-        grads[get_ll(t, n.out_idx)] = g;
+        grads[out_index(t, n_out)] = g;
         s.grad = std::move(grads);
       } else {
         s.grad = std::move(g);
@@ -159,10 +170,10 @@ class Sweep {
       s.grad = add(be.ptr(), s.grad.ptr(), g.ptr());
       return;
     }
-    const long long i = get_ll(t, n.out_idx);
+    const long long i = out_index(t, PyList_GET_SIZE(s.grad.ptr()));
     PyObject* old = PyList_GET_ITEM(s.grad.ptr(), i);  // borrowed
     py::object sum = old == Py_None ? std::move(g) : add(be.ptr(), old, g.ptr());
-    PyList_SetItem(s.grad.ptr(), i, sum.release().ptr());  // steals
+    PyList_SetItem(s.grad.ptr(), i, sum.release().ptr());  // steals; i is in range
   }
 
   void run() {
@@ -201,7 +212,8 @@ class Sweep {
         argv.push_back(grads.ptr());
       }
       py::object bw = get(node, n.backward);
-      py::object res = steal_or_throw(PyObject_Vectorcall(bw.ptr(), argv.data(), argv.size(), nullptr));
+      py::object res =
+          steal_or_throw(PyObject_Vectorcall(bw.ptr(), argv.data(), argv.size(), nullptr));
       grads = py::object();  // the node's output gradients are not needed any more
       if (!retain_) {
         if (PyObject_SetAttr(node, n.saved, Py_None) < 0 ||
@@ -209,7 +221,8 @@ class Sweep {
           throw py::error_already_set();
       }
       py::object inputs = get(node, n.inputs), needs = get(node, n.needs);
-      py::object in_seq = steal_or_throw(PySequence_Fast(inputs.ptr(), "node.inputs must be a sequence"));
+      py::object in_seq =
+          steal_or_throw(PySequence_Fast(inputs.ptr(), "node.inputs must be a sequence"));
       py::object need_seq =
           steal_or_throw(PySequence_Fast(needs.ptr(), "node.needs_input_grad must be a sequence"));
       // A tuple is one gradient per input; any other value is the gradient of the only input.
@@ -252,13 +265,14 @@ class Sweep {
   PyObject* fill_;
   PyObject* freed_msg_;
   std::vector<Slot> slots_;
-  std::unordered_map<PyObject*, size_t> index_;             // node -> index into slots_
-  std::vector<std::pair<long long, size_t>> heap_;          // (seq, slot index), max-heap
+  std::unordered_map<PyObject*, size_t> index_;     // node -> index into slots_
+  std::vector<std::pair<long long, size_t>> heap_;  // (seq, slot index), max-heap
 };
 
 void graph_sweep(const py::sequence& roots, const py::sequence& root_grads, bool retain_graph,
                  const py::tuple& hooks) {
-  if (hooks.size() != 4) throw py::value_error("graph_sweep: hooks must be (deliver, on_node, fill, freed_msg)");
+  if (hooks.size() != 4)
+    throw py::value_error("graph_sweep: hooks must be (deliver, on_node, fill, freed_msg)");
   if (roots.size() != root_grads.size())
     throw py::value_error("graph_sweep: " + std::to_string(roots.size()) + " roots but " +
                           std::to_string(root_grads.size()) + " root gradients");

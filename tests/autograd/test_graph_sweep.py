@@ -187,3 +187,14 @@ def test_sweep_captures_intermediate_tensors_like_reference():
     assert res["native"][1] is None and res["reference"][1] is None  # y0 got no gradient
     for i in (0, 2, 3, 4):
         np.testing.assert_array_equal(res["native"][i], res["reference"][i], err_msg=str(i))
+
+
+@pytest.mark.parametrize("sweep", list(SWEEPS.values()), ids=list(SWEEPS))
+def test_sweep_rejects_an_output_index_outside_the_node(sweep: Callable):
+    a, b, c = _leaves(9)
+    y0, y1 = _TwoOut.apply(a)
+    z = y1 * 2.0
+    y1._out_idx = 5  # corrupted bookkeeping: an IndexError, not a read past the slot list
+    with pytest.raises(IndexError):
+        sweep([z.sum()], [np.ones(())])
+    assert grad_mode.is_grad_enabled()
